@@ -91,7 +91,8 @@ def _load(root: Path, files: dict[str, list[Any] | None], rel: str) -> list[Any]
     path = root / rel
     if not path.exists():
         return []
-    docs = [d for d in round_trip_yaml().load_all(path.read_text(encoding="utf-8")) if d is not None]
+    text = path.read_text(encoding="utf-8")
+    docs = [d for d in round_trip_yaml().load_all(text) if d is not None]
     files[rel] = docs
     return docs
 

@@ -42,7 +42,7 @@ class Estate:
         return vmid
 
     def next_ip(self, node: str) -> ipaddress.IPv4Interface | None:
-        """The lowest free address in the subnet of the node's containers (gateway and .0/.1 skipped)."""
+        """The lowest free address in the subnet of the node's containers (from .10 up)."""
         on_node = [c for c in self.containers() if c.node == node] or self.containers()
         if not on_node:
             return None

@@ -78,7 +78,9 @@ def host_vars(host: Host, estate: Estate, runtime_root: Path) -> dict[str, Any]:
         "infrabot_sites": [_data(s) for s in by_host["Site"] if isinstance(s, Site)],
         "infrabot_dns_records": [_data(d, "server") for d in by_host["DnsRecord"]],
         "infrabot_monitoring_targets": [
-            _data(m, "monitor") for m in by_host["MonitoringTarget"] if isinstance(m, MonitoringTarget)
+            _data(m, "monitor")
+            for m in by_host["MonitoringTarget"]
+            if isinstance(m, MonitoringTarget)
         ],
         "infrabot_containers": [
             _data(c, "node") for c in by_host["Container"] if isinstance(c, Container)

@@ -171,7 +171,8 @@ class DryRun(_Frozen):
 
     @property
     def ok(self) -> bool:
-        return self.status in (RunStatus.SUCCESSFUL, RunStatus.SKIPPED) and self.nginx_ok is not False
+        ran = self.status in (RunStatus.SUCCESSFUL, RunStatus.SKIPPED)
+        return ran and self.nginx_ok is not False
 
     def changed(self) -> tuple[TaskResult, ...]:
         return tuple(t for t in self.tasks if t.status == "changed")
