@@ -1,0 +1,137 @@
+"""The git edge: branches, commits, trees and merges, through GitPython.
+
+Work on a branch happens in a temporary worktree, so the person's checkout is never
+touched until a merge, and a failed edit leaves no branch behind.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from bot.errors import InfrabotError
+
+
+class GitRepo:
+    def __init__(self, path: Path) -> None:
+        try:
+            self.repo = git.Repo(path)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise InfrabotError(f"{path} is not a git repository (run `git init` there)") from exc
+        self.path = Path(self.repo.working_tree_dir or path)
+
+    def sha(self, ref: str) -> str:
+        try:
+            return self.repo.rev_parse(ref).hexsha
+        except (git.BadName, ValueError) as exc:
+            raise InfrabotError(f"no such git ref {ref!r}") from exc
+
+    def branch_exists(self, name: str) -> bool:
+        return name in [h.name for h in self.repo.heads]
+
+    def changed_files(self, base: str, head: str) -> list[str]:
+        out = self.repo.git.diff("--name-only", f"{base}...{head}")
+        return [line for line in out.splitlines() if line]
+
+    def diff(self, base: str, head: str) -> str:
+        return str(self.repo.git.diff(f"{base}...{head}"))
+
+    def diff_stat(self, base: str, head: str) -> str:
+        return str(self.repo.git.diff("--stat", f"{base}...{head}"))
+
+    def export(self, rev: str, dest: Path) -> Path:
+        """Write the tree of ``rev`` into ``dest`` (no .git): what a checkout would hold."""
+        buf = io.BytesIO()
+        self.repo.archive(buf, treeish=rev, format="tar")
+        buf.seek(0)
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=buf) as tar:
+            tar.extractall(dest, filter="data")
+        return dest
+
+    @contextmanager
+    def _worktree(self, base: str, scratch: Path) -> Iterator[Path]:
+        scratch.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="wt-", dir=scratch))
+        self.repo.git.worktree("add", "--detach", str(path), base)
+        try:
+            yield path
+        finally:
+            self.repo.git.worktree("remove", "--force", str(path))
+            shutil.rmtree(path, ignore_errors=True)
+
+    def commit_on_branch(
+        self,
+        branch: str,
+        base: str,
+        edit: Callable[[Path], list[str]],
+        message: str,
+        author: str,
+        scratch: Path,
+    ) -> str | None:
+        """Run ``edit`` in a worktree of ``base``, commit what it wrote to ``branch``.
+
+        Returns the new commit, or None when the edit changed nothing.  The branch is
+        created (or moved) only after the commit exists.
+        """
+        with self._worktree(base, scratch) as tree:
+            paths = edit(tree)
+            wt = git.Repo(tree)
+            wt.git.add("--all", "--", *paths) if paths else None
+            if not wt.git.status("--porcelain"):
+                return None
+            actor = git.Actor(author, f"{author}@infrabot.local")
+            commit = wt.index.commit(message, author=actor, committer=actor)
+            self.repo.git.branch("--force", branch, commit.hexsha)
+            return commit.hexsha
+
+    def revert_on_branch(
+        self, branch: str, base: str, commit: str, author: str, scratch: Path
+    ) -> str:
+        with self._worktree(base, scratch) as tree:
+            wt = git.Repo(tree)
+            env = {
+                "GIT_AUTHOR_NAME": author,
+                "GIT_COMMITTER_NAME": author,
+                "GIT_AUTHOR_EMAIL": f"{author}@infrabot.local",
+                "GIT_COMMITTER_EMAIL": f"{author}@infrabot.local",
+            }
+            args = ["--no-edit"] + (
+                ["-m", "1"] if len(self.repo.commit(commit).parents) > 1 else []
+            )
+            with wt.git.custom_environment(**env):
+                wt.git.revert(*args, commit)
+            sha = wt.head.commit.hexsha
+            self.repo.git.branch("--force", branch, sha)
+            return sha
+
+    def merge(self, branch: str, into: str, message: str, author: str) -> str:
+        """Merge ``branch`` into ``into`` in the person's checkout (which must be on ``into``)."""
+        if self.repo.head.is_detached or self.repo.active_branch.name != into:
+            raise InfrabotError(f"check out {into} in {self.path} before merging")
+        if self.repo.is_dirty(untracked_files=False):
+            raise InfrabotError(f"{self.path} has uncommitted changes: commit or stash them first")
+        env = {
+            "GIT_AUTHOR_NAME": author,
+            "GIT_COMMITTER_NAME": author,
+            "GIT_AUTHOR_EMAIL": f"{author}@infrabot.local",
+            "GIT_COMMITTER_EMAIL": f"{author}@infrabot.local",
+        }
+        try:
+            with self.repo.git.custom_environment(**env):
+                self.repo.git.merge("--no-ff", "-m", message, branch)
+        except git.GitCommandError as exc:
+            self.repo.git.merge("--abort")
+            raise InfrabotError(f"{branch} does not merge cleanly into {into}: rebase it") from exc
+        return self.repo.head.commit.hexsha
+
+    def delete_branch(self, name: str) -> None:
+        if self.branch_exists(name):
+            self.repo.git.branch("-D", name)
