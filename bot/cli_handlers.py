@@ -1,0 +1,219 @@
+"""One function per ``infrabot`` subcommand: open the services, call the pipeline, print."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from bot.cli import _progress, emit
+from bot.errors import InputError
+from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
+from bot.flow.services import Services
+from bot.flow.tickets import handle_issue
+from bot.forge.base import BOT_LOGIN
+from bot.wiring import open_services
+
+
+def _services(args: argparse.Namespace) -> Services:
+    root = args.repo or Path.cwd()
+    return open_services(root, _progress(args.quiet or getattr(args, "json", False)))
+
+
+def _user(args: argparse.Namespace, svc: Services) -> str:
+    user = args.user or os.environ.get("INFRABOT_USER")
+    known = ", ".join(sorted(svc.config.users)) or "(none: add users to infrabot.yaml)"
+    if not user:
+        raise InputError(f"say who you are with --as USER (known users: {known})")
+    if user not in svc.config.users:
+        raise InputError(f"unknown user {user!r} (known users: {known})")
+    return user
+
+
+def _forge(svc: Services):  # type: ignore[no-untyped-def]
+    return svc.forge
+
+
+def issue_open(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    user = _user(args, svc)
+    issue = _forge(svc).create_issue(args.title, args.body, user)
+    svc.record(issue.number, user, "ticket.opened", "ok", {"title": args.title[:200]})
+    outcome = handle_issue(svc, issue.number)
+    data = {"issue": issue.number, "outcome": outcome.kind, "message": outcome.message,
+            "pr": outcome.pr}
+    lines = [f"Opened issue #{issue.number}: {args.title}"]
+    if outcome.pr is not None:
+        lines.append(_pr_summary(svc, outcome.pr))
+        lines.append(f"Next: infrabot pr show {outcome.pr}")
+    elif outcome.kind == "asked":
+        lines.append("The bot needs more before it can plan this:")
+        lines += [f"  {q}" for q in outcome.message.splitlines()]
+        lines.append(f"Answer with: infrabot issue comment {issue.number} 'key: value'")
+    else:
+        lines.append(f"The bot stopped: {outcome.message}")
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def _pr_summary(svc: Services, number: int) -> str:
+    from bot.flow.records import Records
+
+    check = Records(svc.paths.runs).check(number)
+    pr = svc.forge.pull_request(number)
+    if check is None:
+        return f"PR #{number} ({pr.head_branch})"
+    run = check.dry_run
+    val = "passed" if check.validation.ok else f"{len(check.validation.errors())} problem(s)"
+    changed = sum(h.changed for h in run.recap)
+    return (f"PR #{number} ({pr.head_branch}): validation {val}; dry-run {run.status.value} "
+            f"on {', '.join(run.hosts) or 'no host'} ({changed} change(s) predicted, "
+            f"{len(run.unverified())} unverified)")
+
+
+def issue_show(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    issue = svc.forge.issue(args.number)
+    comments = svc.forge.comments(args.number)
+    events = svc.trajectory.read(args.number)
+    data = {"issue": issue, "comments": comments, "trajectory": events}
+    lines = [f"#{issue.number} [{issue.state}] {issue.title}  (by @{issue.author})", ""]
+    if issue.body:
+        lines += [issue.body, ""]
+    for c in comments:
+        lines += [f"--- @{c.author} ({c.created_at:%Y-%m-%d %H:%M}) ---", c.body, ""]
+    lines.append("Trajectory:")
+    lines += [f"  {e.time:%H:%M:%S} {e.step:<16} {e.outcome:<10} @{e.actor}" for e in events]
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def issue_list(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    issues = _forge(svc).list_issues(args.state)
+    text = "\n".join(f"#{i.number:<4} {i.state:<7} {i.title}  (@{i.author})" for i in issues)
+    emit(args, issues, text or "no issues")
+    return 0
+
+
+def comment(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    user = _user(args, svc)
+    _forge(svc).add_comment(args.number, args.text, user)
+    outcome: Outcome = handle_comment(svc, args.number, args.text, user)
+    emit(args, {"ok": outcome.ok, "message": outcome.message}, outcome.message)
+    return 0 if outcome.ok else 1
+
+
+def pr_list(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    prs = _forge(svc).list_pull_requests(args.state)
+    text = "\n".join(f"#{p.number:<4} {p.state:<7} {p.title}  [{p.head_branch}]" for p in prs)
+    emit(args, prs, text or "no pull requests")
+    return 0
+
+
+def pr_show(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    pr = svc.forge.pull_request(args.number)
+    comments = svc.forge.comments(args.number)
+    statuses = svc.forge.statuses(pr.head_sha)
+    data = {"pull_request": pr, "statuses": statuses, "comments": comments}
+    lines = [f"PR #{pr.number} [{pr.state}] {pr.title}", f"{pr.head_branch} → {pr.base_branch} "
+             f"at {pr.head_sha[:7]}  (by @{pr.author})"]
+    lines += [f"  {s.context}: {s.state} — {s.description}" for s in statuses]
+    lines += [f"  review: @{r.author} {r.state} at {r.commit_sha[:7]}" for r in pr.reviews]
+    lines += ["", pr.body]
+    for c in comments:
+        lines += [f"--- @{c.author} ({c.created_at:%Y-%m-%d %H:%M}) ---", c.body, ""]
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def pr_review(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    user = _user(args, svc)
+    review = _forge(svc).add_review(args.number, user, args.state)
+    pr = svc.forge.pull_request(args.number)
+    svc.record(pr.issue or pr.number, user, "pr.reviewed", args.state, {"pr": args.number})
+    emit(args, review, f"@{user} {args.state.replace('_', ' ')} PR #{args.number} "
+         f"at {review.commit_sha[:7]}")
+    return 0
+
+
+def _outcome(args: argparse.Namespace, outcome: Outcome) -> int:
+    emit(args, {"ok": outcome.ok, "message": outcome.message}, outcome.message)
+    return 0 if outcome.ok else 1
+
+
+def pr_merge(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    return _outcome(args, merge_pr(svc, args.number, _user(args, svc)))
+
+
+def pr_revert(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    return _outcome(args, revert_pr(svc, args.number, _user(args, svc)))
+
+
+def validate(args: argparse.Namespace) -> int:
+    from bot.validate import validate_tree
+    from bot.validate.render import render_report_markdown
+
+    root = _root(args)
+    report = validate_tree(root)
+    emit(args, report, render_report_markdown(report))
+    return 0 if report.ok else 1
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from bot.gitrepo import GitRepo
+
+    return GitRepo(args.repo or Path.cwd()).path
+
+
+def plan(args: argparse.Namespace) -> int:
+    from bot.flow.localplan import plan_working_tree
+    from bot.flow.render import render_run
+
+    svc = _services(args)
+    result = plan_working_tree(svc, all_hosts=args.all)
+    emit(args, result, render_run(result, "Dry-run (check + diff) of the working tree"))
+    return 0 if result.ok else 1
+
+
+def _local_estate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.config import Paths
+    from bot.flow.trees import estate_of
+    from bot.localestate import LocalEstate
+
+    root = _root(args)
+    hosts = [h for h in estate_of(root).hosts() if h.connection == "local"]
+    return LocalEstate(Paths(root).estate_runtime, hosts)
+
+
+def estate_up(args: argparse.Namespace) -> int:
+    status = _local_estate(args).up()
+    emit(args, status, status.render() if hasattr(status, "render") else str(status))
+    return 0
+
+
+def estate_down(args: argparse.Namespace) -> int:
+    status = _local_estate(args).down()
+    emit(args, status, status.render() if hasattr(status, "render") else str(status))
+    return 0
+
+
+def estate_status(args: argparse.Namespace) -> int:
+    status = _local_estate(args).status()
+    emit(args, status, status.render() if hasattr(status, "render") else str(status))
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
+
+
+__all__ = ["BOT_LOGIN"]

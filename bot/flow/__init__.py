@@ -1,0 +1,1 @@
+"""The deterministic pipeline: ticket → plan → PR → validate/dry-run → apply → evidence."""

@@ -1,0 +1,57 @@
+"""What the pipeline remembers between steps: a ticket's plan, a PR's last check, the
+hosts whose state is unknown.  JSON files under ``.infrabot/runs``, written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.estate.edit import atomic_write
+from bot.model import DryRun, Plan, ValidationReport
+
+
+class PrCheck(BaseModel):
+    """Validation and dry-run of one PR head."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pr: int
+    head_sha: str
+    base_sha: str
+    validation: ValidationReport
+    dry_run: DryRun
+    environments: tuple[str, ...] = ()
+    """Environments the change touches (policy may require more approvals for some)."""
+
+
+class Records:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def _write(self, name: str, model: BaseModel) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / name, model.model_dump_json(indent=2))
+
+    def save_plan(self, plan: Plan) -> None:
+        self._write(f"plan-{plan.ticket}.json", plan)
+
+    def plan(self, ticket: int) -> Plan | None:
+        path = self.dir / f"plan-{ticket}.json"
+        return Plan.model_validate_json(path.read_text()) if path.exists() else None
+
+    def save_check(self, check: PrCheck) -> None:
+        self._write(f"check-pr-{check.pr}.json", check)
+
+    def check(self, pr: int) -> PrCheck | None:
+        path = self.dir / f"check-pr-{pr}.json"
+        return PrCheck.model_validate_json(path.read_text()) if path.exists() else None
+
+    def unknown_hosts(self) -> set[str]:
+        path = self.dir / "unknown-hosts.json"
+        return set(json.loads(path.read_text())) if path.exists() else set()
+
+    def set_unknown_hosts(self, hosts: set[str]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / "unknown-hosts.json", json.dumps(sorted(hosts)))

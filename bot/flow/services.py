@@ -1,0 +1,71 @@
+"""Everything the pipeline talks to, passed in one value (no module globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.config import Config, Paths
+from bot.engines.base import Engine
+from bot.estate import Estate
+from bot.execute import PlaybookRunner
+from bot.forge.base import Forge
+from bot.gitrepo import GitRepo
+from bot.ledger import EstateLock, Event, Trajectory
+from bot.model import Resource, Verification
+
+
+class Verifier(Protocol):
+    def verify(self, estate: Estate, resources: list[Resource]) -> list[Verification]: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Services:
+    root: Path
+    config: Config
+    paths: Paths
+    forge: Forge
+    engine: Engine
+    runner: PlaybookRunner
+    git: GitRepo
+    trajectory: Trajectory
+    lock: EstateLock
+    verifier: Verifier
+    nginx_test: Callable[[Path], tuple[bool, str]]
+    preflight: Callable[[Estate, tuple[str, ...]], str | None]
+    """Why the hosts cannot be applied right now (e.g. the local estate is down), or None."""
+    clock: Callable[[], datetime] = _utcnow
+    progress: Callable[[str], None] = _quiet
+
+    def record(
+        self,
+        ticket: int,
+        actor: str,
+        step: str,
+        outcome: str,
+        inputs: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one event to the ticket's trajectory: if it is not there, it did not happen."""
+        self.trajectory.append(
+            Event(
+                time=self.clock(),
+                ticket=ticket,
+                actor=actor,
+                step=step,
+                inputs=inputs or {},
+                outcome=outcome,
+                detail=detail or {},
+            )
+        )

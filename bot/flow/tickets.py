@@ -1,0 +1,110 @@
+"""Ticket → plan → branch → pull request.  The engine drafts; everything here is fixed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.engines.base import EngineContext
+from bot.errors import InfrabotError
+from bot.estate import apply_changes
+from bot.flow.checks import check_pr
+from bot.flow.records import Records
+from bot.flow.render import render_clarification, render_plan
+from bot.flow.services import Services
+from bot.flow.trees import capabilities_of, estate_of, files_read, snapshot
+from bot.forge.base import BOT_LOGIN
+from bot.model import ChangeSet, Clarification, Plan, Ticket
+from bot.validate.policy import load_policy, outside_allowed_paths
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    """What handling an issue came to: a question, a refusal, or a PR."""
+
+    kind: str  # "asked" | "failed" | "pr"
+    message: str
+    pr: int | None = None
+
+
+def load_ticket(svc: Services, number: int) -> Ticket:
+    issue = svc.forge.issue(number)
+    replies = tuple(c.body for c in svc.forge.comments(number) if c.author != BOT_LOGIN)
+    return Ticket(
+        number=issue.number, title=issue.title, body=issue.body, author=issue.author,
+        replies=replies,
+    )
+
+
+def branch_name(ticket: Ticket) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", ticket.title.lower()).strip("-")[:40].strip("-")
+    return f"infrabot/{ticket.number}-{slug or 'change'}"
+
+
+def handle_issue(svc: Services, number: int) -> IssueOutcome:
+    ticket = load_ticket(svc, number)
+    base = svc.config.base_branch
+    svc.progress(f"#{number}: reading the estate at {base}")
+    with snapshot(svc, base) as tree:
+        ctx = EngineContext(
+            estate=estate_of(tree), capabilities=capabilities_of(tree), read=files_read(tree)
+        )
+        svc.progress(f"#{number}: drafting a plan ({svc.engine.name} engine)")
+        plan = svc.engine.architect(ticket, ctx)
+        if isinstance(plan, Clarification):
+            return _ask(svc, ticket, plan)
+        changes = svc.engine.implement(ticket, plan, ctx)
+    if isinstance(changes, Clarification):
+        return _ask(svc, ticket, changes)
+    svc.forge.ensure_comment(number, "plan", render_plan(plan))
+    Records(svc.paths.runs).save_plan(plan)
+    svc.record(number, svc.engine.name, "plan.posted", "ok",
+               {"capabilities": list(plan.capabilities)}, {"risk": plan.risk.value})
+    return _open_pr(svc, ticket, plan, changes)
+
+
+def _ask(svc: Services, ticket: Ticket, question: Clarification) -> IssueOutcome:
+    svc.forge.ensure_comment(ticket.number, "clarify", render_clarification(question))
+    svc.record(ticket.number, svc.engine.name, "engine.clarify", "asked",
+               {"replies": len(ticket.replies)}, {"questions": list(question.questions)})
+    return IssueOutcome("asked", "\n".join(question.questions))
+
+
+def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> IssueOutcome:
+    base = svc.config.base_branch
+    branch = branch_name(ticket)
+    svc.progress(f"#{ticket.number}: writing {len(changes.changes)} change(s) on {branch}")
+    existed = svc.git.branch_exists(branch)
+    try:
+        sha = svc.git.commit_on_branch(
+            branch, base, lambda tree: apply_changes(tree, changes),
+            f"{changes.summary}\n\nFor #{ticket.number}: {ticket.title}", BOT_LOGIN,
+            svc.paths.scratch,
+        )
+    except InfrabotError as exc:
+        return _fail(svc, ticket, f"I could not write the change: {exc}")
+    if sha is None:
+        return _fail(svc, ticket, "the change is already in the desired state: nothing to do")
+    with snapshot(svc, base) as tree:
+        outside = outside_allowed_paths(load_policy(tree), svc.git.changed_files(base, branch))
+    if outside:
+        if not existed:
+            svc.git.delete_branch(branch)
+        return _fail(svc, ticket, f"the change touches paths outside the desired state: "
+                     f"{', '.join(outside)}")
+    pr = svc.forge.open_pull_request(
+        branch=branch, base=base, title=f"{ticket.title} (#{ticket.number})",
+        body=render_plan(plan), issue=ticket.number, author=BOT_LOGIN,
+    )
+    svc.record(ticket.number, BOT_LOGIN, "pr.opened", "ok", {"branch": branch},
+               {"pr": pr.number, "head": sha})
+    svc.forge.ensure_comment(ticket.number, "pr", f"Opened pull request #{pr.number} "
+                             f"(`{branch}`) with the plan, validation and dry-run.")
+    check_pr(svc, pr.number)
+    return IssueOutcome("pr", f"opened PR #{pr.number}", pr=pr.number)
+
+
+def _fail(svc: Services, ticket: Ticket, message: str) -> IssueOutcome:
+    svc.forge.ensure_comment(ticket.number, "failure", f"### I stopped\n\n{message}\n")
+    svc.record(ticket.number, BOT_LOGIN, "pr.failed", "failed", {}, {"message": message})
+    return IssueOutcome("failed", message)

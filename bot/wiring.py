@@ -1,0 +1,52 @@
+"""Composing the real parts into one ``Services`` value (the only place that does)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.config import Paths, load_config
+from bot.engines.offline import OfflineEngine
+from bot.estate import Estate
+from bot.execute import AnsibleRunner, nginx_test
+from bot.flow.services import Services
+from bot.flow.verify import LocalVerifier
+from bot.forge.base import Permission
+from bot.forge.gitlocal import GitLocalForge
+from bot.gitrepo import GitRepo
+from bot.ledger import EstateLock, Trajectory
+from bot.localestate import LocalEstate
+
+
+def local_preflight(runtime_root: Path) -> Callable[[Estate, tuple[str, ...]], str | None]:
+    def preflight(estate: Estate, hosts: tuple[str, ...]) -> str | None:
+        local = [h for h in estate.hosts() if h.connection == "local" and h.name in hosts]
+        if not local:
+            return None
+        return LocalEstate(runtime_root, local).not_ready()
+
+    return preflight
+
+
+def open_services(root: Path, progress: Callable[[str], None]) -> Services:
+    git = GitRepo(root)
+    root = git.path
+    config = load_config(root)
+    paths = Paths(root)
+    paths.home.mkdir(exist_ok=True)
+    users = {name: Permission(level) for name, level in config.users.items()}
+    return Services(
+        root=root,
+        config=config,
+        paths=paths,
+        forge=GitLocalForge(paths.forge_db, users, root, git, config.base_branch),
+        engine=OfflineEngine(),
+        runner=AnsibleRunner(),
+        git=git,
+        trajectory=Trajectory(paths.trajectories),
+        lock=EstateLock(paths.ledger_db),
+        verifier=LocalVerifier(paths.estate_runtime),
+        nginx_test=nginx_test,
+        preflight=local_preflight(paths.estate_runtime),
+        progress=progress,
+    )
