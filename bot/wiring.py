@@ -12,7 +12,7 @@ from bot.execute import AnsibleRunner, nginx_test
 from bot.flow.services import Services
 from bot.flow.verify import LocalVerifier
 from bot.forge.base import Permission
-from bot.forge.gitlocal import GitLocalForge
+from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, Trajectory
 from bot.localestate import LocalEstate
@@ -39,7 +39,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         root=root,
         config=config,
         paths=paths,
-        forge=GitLocalForge(paths.forge_db, users, root, git, config.base_branch),
+        forge=LocalForge(paths.forge_db, users, root),
         engine=OfflineEngine(),
         runner=AnsibleRunner(),
         git=git,
