@@ -1,0 +1,193 @@
+"""The forge interface: issues, pull requests, comments, reviews, statuses, permissions.
+
+Theory of operation
+-------------------
+Issues and pull requests share one number space, as on GitHub.  Every comment the bot
+owns carries a hidden topic marker (``<!-- infrabot:topic=plan -->``) and is written with
+``ensure_comment``, which edits the bot's comment with that topic in place instead of
+adding another: a redelivered event changes nothing more.  Statuses are *set* per
+(sha, context).  ``Comment.body`` never contains the marker; ``Comment.topic`` holds it.
+
+A topic is only meaningful on a comment written by the bot: anyone can paste a marker
+into their own comment, so match ``author`` as well as ``topic`` (``ensure_comment``
+does).  An approval counts only on the pull request's current head and never when it
+comes from the PR's author (``PullRequest.approvals``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.errors import InputError
+
+BOT_LOGIN = "infrabot"
+MAX_COMMENT = 65536
+"""GitHub's limit on an issue or PR comment body, in characters (marker included)."""
+
+_TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
+_MARKER = re.compile(r"<!-- infrabot:topic=([A-Za-z0-9][A-Za-z0-9._:/-]{0,99}) -->\n?")
+
+StatusState = Literal["pending", "success", "failure", "error"]
+ReviewState = Literal["approved", "changes_requested", "commented"]
+
+
+class Permission(StrEnum):
+    NONE = "none"
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    def at_least(self, other: Permission) -> bool:
+        return _RANK[self] >= _RANK[other]
+
+
+_RANK = {Permission.NONE: 0, Permission.READ: 1, Permission.WRITE: 2, Permission.ADMIN: 3}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Comment(_Frozen):
+    id: int
+    number: int
+    author: str
+    body: str
+    created_at: datetime
+    topic: str | None = None
+
+
+class Review(_Frozen):
+    author: str
+    state: ReviewState
+    commit_sha: str
+    created_at: datetime
+
+
+class Issue(_Frozen):
+    number: int
+    title: str
+    body: str
+    author: str
+    state: Literal["open", "closed"]
+    labels: tuple[str, ...] = ()
+    created_at: datetime
+    is_pull_request: bool = False
+    """True when the number belongs to a pull request (GitHub's issues API returns both)."""
+
+
+class PullRequest(_Frozen):
+    number: int
+    title: str
+    body: str
+    author: str
+    head_branch: str
+    base_branch: str
+    head_sha: str
+    base_sha: str
+    state: Literal["open", "closed", "merged"]
+    issue: int | None = None
+    merge_sha: str | None = None
+    reviews: tuple[Review, ...] = ()
+    created_at: datetime | None = None
+
+    def approvals(self) -> tuple[str, ...]:
+        """Approvers whose latest decisive review approves the current head.
+
+        A "commented" review neither grants nor dismisses (as on GitHub); the PR's author
+        never counts.
+        """
+        latest: dict[str, Review] = {}
+        for review in self.reviews:
+            if review.state != "commented":
+                latest[review.author] = review
+        return tuple(
+            author
+            for author, review in latest.items()
+            if review.state == "approved"
+            and review.commit_sha == self.head_sha
+            and author != self.author
+        )
+
+
+class Status(_Frozen):
+    sha: str
+    context: str
+    state: StatusState
+    description: str
+
+
+class Forge(Protocol):
+    def issue(self, number: int) -> Issue: ...
+
+    def pull_request(self, number: int) -> PullRequest: ...
+
+    def comments(self, number: int) -> list[Comment]: ...
+
+    def ensure_comment(
+        self, number: int, topic: str, body: str, *, author: str = BOT_LOGIN
+    ) -> Comment: ...
+
+    def open_pull_request(
+        self, *, branch: str, base: str, title: str, body: str, issue: int | None, author: str
+    ) -> PullRequest: ...
+
+    def update_pull_request(self, number: int, *, body: str) -> PullRequest: ...
+
+    def set_status(self, sha: str, context: str, state: StatusState, description: str) -> None: ...
+
+    def statuses(self, sha: str) -> list[Status]: ...
+
+    def permission(self, user: str) -> Permission: ...
+
+    def close_issue(self, number: int, comment: str | None = None) -> None: ...
+
+
+# Pure helpers shared by every forge implementation, so they agree on the rules.
+
+
+def check_topic(topic: str) -> str:
+    if not _TOPIC.fullmatch(topic):
+        raise InputError(
+            f"comment topic {topic!r} must be 1-100 characters of letters, digits and ._:/-"
+        )
+    return topic
+
+
+def with_marker(topic: str, body: str) -> str:
+    """The raw comment text the forge stores: hidden marker, then the visible body."""
+    raw = f"<!-- infrabot:topic={check_topic(topic)} -->\n{body}"
+    check_body(raw)
+    return raw
+
+
+def split_marker(raw: str) -> tuple[str | None, str]:
+    """(topic, visible body) of a raw comment; a marker counts only at the very start."""
+    found = _MARKER.match(raw)
+    if found is None:
+        return None, raw
+    return found.group(1), raw[found.end() :]
+
+
+def check_body(raw: str) -> str:
+    if len(raw) > MAX_COMMENT:
+        raise InputError(f"comment body is {len(raw)} characters; the limit is {MAX_COMMENT}")
+    return raw
+
+
+def check_review(pr: PullRequest, author: str, state: ReviewState) -> None:
+    if pr.state != "open":
+        raise InputError(f"pull request #{pr.number} is {pr.state}: it cannot be reviewed")
+    if author == pr.author and state == "approved":
+        raise InputError("you cannot approve your own pull request")
+    if author == pr.author and state == "changes_requested":
+        raise InputError("you cannot request changes on your own pull request")
+
+
+def not_found(number: int) -> InputError:
+    return InputError(f"no issue or pull request #{number}")

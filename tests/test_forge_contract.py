@@ -1,0 +1,210 @@
+"""The same behaviour from every forge: the local (SQLite + git refs) and the fake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git
+import pytest
+
+from bot.errors import InputError
+from bot.forge.base import BOT_LOGIN, MAX_COMMENT, Permission
+from bot.forge.fake import FakeForge
+from bot.forge.local import LocalForge
+
+USERS = {"alice": Permission.ADMIN, "bob": Permission.WRITE, "carol": Permission.READ}
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _commit(repo: git.Repo, branch: str, name: str) -> str:
+    """Commit a new file on ``branch`` (created from main when missing); returns the sha."""
+    heads = [h.name for h in repo.heads]  # none yet: the first commit makes main
+    if heads and branch not in heads:
+        repo.create_head(branch, repo.heads.main.commit)
+    if heads:
+        repo.heads[branch].checkout()
+    path = Path(repo.working_tree_dir or ".") / name
+    path.write_text(name)
+    repo.index.add([str(path)])
+    actor = git.Actor("t", "t@example.com")
+    sha = repo.index.commit(f"add {name}", author=actor, committer=actor).hexsha
+    repo.heads.main.checkout()
+    return sha
+
+
+class World:
+    """A forge plus a way to move a branch, whatever the forge is backed by."""
+
+    def __init__(self, forge: LocalForge | FakeForge, push: Callable[[str], str]) -> None:
+        self.forge = forge
+        self.push = push
+
+
+@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.integration), "fake"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+    if request.param == "fake":
+        fake = FakeForge(USERS, clock=lambda: NOW)
+        counter = iter(range(1, 1000))
+
+        def push_fake(branch: str) -> str:
+            sha = f"{next(counter):040x}"
+            fake.set_branch(branch, sha)
+            return sha
+
+        push_fake("main")
+        return World(fake, push_fake)
+    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    _commit(repo, "main", "README")
+    files = iter(range(1, 1000))
+    local = LocalForge(tmp_path / "forge.db", USERS, tmp_path / "repo", clock=lambda: NOW)
+    return World(local, lambda branch: _commit(repo, branch, f"f{next(files)}"))
+
+
+def _open(w: World, branch: str = "feature", author: str = BOT_LOGIN) -> int:
+    w.push(branch)
+    issue = w.forge.create_issue("Add a site", "please", "alice")
+    pr = w.forge.open_pull_request(
+        branch=branch, base="main", title="Add site", body="b", issue=issue.number, author=author
+    )
+    return pr.number
+
+
+def test_issues_and_prs_share_one_number_space(world: World) -> None:
+    first = world.forge.create_issue("one", "", "alice")
+    pr = _open(world)
+    assert first.number == 1
+    assert pr == 3  # issue 2 was opened by _open, then the PR
+    assert world.forge.issue(pr).is_pull_request
+    assert not world.forge.issue(first.number).is_pull_request
+
+
+def test_unknown_number_is_a_clear_input_error(world: World) -> None:
+    with pytest.raises(InputError, match=r"no issue or pull request #42"):
+        world.forge.issue(42)
+    with pytest.raises(InputError, match=r"no issue or pull request #42"):
+        world.forge.comments(42)
+
+
+def test_an_issue_is_not_a_pull_request(world: World) -> None:
+    issue = world.forge.create_issue("t", "b", "bob")
+    with pytest.raises(InputError, match="is an issue, not a pull request"):
+        world.forge.pull_request(issue.number)
+
+
+def test_ensure_comment_edits_the_bots_comment_in_place(world: World) -> None:
+    issue = world.forge.create_issue("t", "b", "bob")
+    first = world.forge.ensure_comment(issue.number, "plan", "draft 1")
+    second = world.forge.ensure_comment(issue.number, "plan", "draft 2")
+    other = world.forge.ensure_comment(issue.number, "clarify", "a question")
+    comments = world.forge.comments(issue.number)
+    assert [c.body for c in comments] == ["draft 2", "a question"]
+    assert first.id == second.id != other.id
+    assert comments[0].topic == "plan" and comments[0].author == BOT_LOGIN
+
+
+def test_a_pasted_marker_does_not_capture_the_bots_comment(world: World) -> None:
+    issue = world.forge.create_issue("t", "b", "bob")
+    world.forge.add_comment(issue.number, "<!-- infrabot:topic=plan -->\nmine now", "carol")
+    world.forge.ensure_comment(issue.number, "plan", "the real plan")
+    bodies = [(c.author, c.body) for c in world.forge.comments(issue.number)]
+    assert bodies == [("carol", "mine now"), (BOT_LOGIN, "the real plan")]
+
+
+@pytest.mark.parametrize("topic", ["", "has space", "x" * 101, "-leading", "a>b"])
+def test_bad_topics_are_refused(world: World, topic: str) -> None:
+    issue = world.forge.create_issue("t", "b", "bob")
+    with pytest.raises(InputError, match="comment topic"):
+        world.forge.ensure_comment(issue.number, topic, "x")
+
+
+def test_comment_size_is_bounded_like_github(world: World) -> None:
+    issue = world.forge.create_issue("t", "b", "bob")
+    with pytest.raises(InputError, match=f"the limit is {MAX_COMMENT}"):
+        world.forge.ensure_comment(issue.number, "plan", "x" * MAX_COMMENT)
+    assert world.forge.comments(issue.number) == []
+
+
+def test_open_pull_request_is_idempotent_per_branch(world: World) -> None:
+    number = _open(world)
+    again = world.forge.open_pull_request(
+        branch="feature", base="main", title="New title", body="new", issue=None, author=BOT_LOGIN
+    )
+    assert again.number == number
+    assert (again.title, again.body, again.issue) == ("New title", "new", 1)
+    assert len(world.forge.list_pull_requests()) == 1
+
+
+def test_head_follows_the_branch_and_reviews_record_the_head(world: World) -> None:
+    number = _open(world)
+    first_head = world.forge.pull_request(number).head_sha
+    world.forge.add_review(number, "bob", "approved")
+    assert world.forge.pull_request(number).approvals() == ("bob",)
+    new_head = world.push("feature")
+    pr = world.forge.pull_request(number)
+    assert pr.head_sha == new_head != first_head
+    assert pr.reviews[0].commit_sha == first_head
+    assert pr.approvals() == ()  # the approval was for the old head
+
+
+def test_you_cannot_approve_your_own_pull_request(world: World) -> None:
+    number = _open(world, author="bob")
+    with pytest.raises(InputError, match="you cannot approve your own pull request"):
+        world.forge.add_review(number, "bob", "approved")
+    world.forge.add_review(number, "bob", "commented")
+    assert world.forge.pull_request(number).approvals() == ()
+
+
+def test_a_later_change_request_withdraws_an_approval(world: World) -> None:
+    number = _open(world)
+    world.forge.add_review(number, "bob", "approved")
+    world.forge.add_review(number, "alice", "approved")
+    world.forge.add_review(number, "bob", "commented")
+    world.forge.add_review(number, "alice", "changes_requested")
+    assert world.forge.pull_request(number).approvals() == ("bob",)
+
+
+def test_statuses_are_set_not_appended(world: World) -> None:
+    world.forge.set_status("abc", "infrabot/validate", "pending", "running")
+    world.forge.set_status("abc", "infrabot/validate", "success", "green")
+    world.forge.set_status("abc", "infrabot/dryrun", "failure", "2 hosts failed")
+    world.forge.set_status("def", "infrabot/validate", "error", "crashed")
+    got = [(s.context, s.state) for s in world.forge.statuses("abc")]
+    assert got == [("infrabot/dryrun", "failure"), ("infrabot/validate", "success")]
+
+
+def test_permissions_come_from_the_user_table(world: World) -> None:
+    assert world.forge.permission("alice") is Permission.ADMIN
+    assert world.forge.permission("carol") is Permission.READ
+    assert world.forge.permission("mallory") is Permission.NONE
+    assert Permission.ADMIN.at_least(Permission.WRITE)
+    assert not Permission.READ.at_least(Permission.WRITE)
+
+
+def test_close_issue_with_a_comment_is_idempotent(world: World) -> None:
+    issue = world.forge.create_issue("t", "b", "bob")
+    world.forge.close_issue(issue.number, "Applied in #3.")
+    world.forge.close_issue(issue.number, "Applied in #3.")
+    assert world.forge.issue(issue.number).state == "closed"
+    assert [c.body for c in world.forge.comments(issue.number)] == ["Applied in #3."]
+    assert world.forge.list_issues("open") == []
+
+
+def test_merge_then_no_more_reviews_and_head_is_frozen(world: World) -> None:
+    number = _open(world)
+    head = world.forge.pull_request(number).head_sha
+    merged = world.forge.mark_merged(number, "m" * 40, "alice")
+    assert merged.state == "merged" and merged.merge_sha == "m" * 40
+    assert world.forge.mark_merged(number, "m" * 40, "alice").state == "merged"
+    world.push("feature")
+    assert world.forge.pull_request(number).head_sha == head
+    with pytest.raises(InputError, match="is merged: it cannot be reviewed"):
+        world.forge.add_review(number, "bob", "approved")
+    assert [p.number for p in world.forge.list_pull_requests("merged")] == [number]
+
+
+def test_update_pull_request_changes_the_body(world: World) -> None:
+    number = _open(world)
+    assert world.forge.update_pull_request(number, body="checks: green").body == "checks: green"
+    assert world.forge.pull_request(number).body == "checks: green"
