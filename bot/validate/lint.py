@@ -1,0 +1,59 @@
+"""The yamllint check, with the repository's own ``.yamllint`` (yamllint's default without one)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from yamllint import linter
+from yamllint.config import YamlLintConfig, YamlLintConfigError
+
+from bot.model import Finding
+
+CONFIG_FILES = (".yamllint", ".yamllint.yaml", ".yamllint.yml")
+
+
+def yamllint_findings(
+    root: Path, files: Iterable[str], *, parse_failed: Collection[str] = ()
+) -> list[Finding]:
+    """Problems in ``files`` (relative to ``root``). Syntax errors in ``parse_failed`` files are
+    left out: the yaml check already reported them."""
+    config, findings = load_config(root)
+    for rel in files:
+        if config.is_file_ignored(rel):
+            continue
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # reported by the yaml check
+        for problem in linter.run(text, config, rel):
+            if problem.rule is None and rel in parse_failed:
+                continue
+            findings.append(
+                Finding(
+                    check="yamllint",
+                    file=rel,
+                    line=problem.line,
+                    message=f"{problem.desc} [{problem.rule or 'syntax'}], column {problem.column}",
+                    severity="warning" if problem.level == "warning" else "error",
+                )
+            )
+    return findings
+
+
+def load_config(root: Path) -> tuple[YamlLintConfig, list[Finding]]:
+    """The repository's config; a broken one is a finding and the default config is used."""
+    for name in CONFIG_FILES:
+        path = root / name
+        if path.is_file():
+            try:
+                return YamlLintConfig(file=str(path)), []
+            except (YamlLintConfigError, OSError, UnicodeDecodeError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                broken = Finding(
+                    check="yamllint",
+                    file=name,
+                    message=f"cannot use this yamllint config ({reason}): linted with the default",
+                )
+                return YamlLintConfig("extends: default"), [broken]
+    return YamlLintConfig("extends: default"), []
