@@ -15,15 +15,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import git
 
-from bot.errors import InfrabotError, InputError
+from bot.errors import InputError
 from bot.forge.base import (
     BOT_LOGIN,
     Comment,
@@ -40,12 +39,13 @@ from bot.forge.base import (
     split_marker,
     with_marker,
 )
+from bot.ledger.sqlite import Database
 
 SCHEMA_VERSION = 1
 _BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS items (
   number INTEGER PRIMARY KEY AUTOINCREMENT,
   kind TEXT NOT NULL CHECK (kind IN ('issue', 'pr')),
@@ -53,24 +53,33 @@ CREATE TABLE IF NOT EXISTS items (
   labels TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL,
   head_branch TEXT, base_branch TEXT, head_sha TEXT, base_sha TEXT,
   issue INTEGER, merge_sha TEXT, merged_by TEXT
-);
+)
+    """,
+    """
 CREATE TABLE IF NOT EXISTS comments (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   number INTEGER NOT NULL REFERENCES items(number),
   author TEXT NOT NULL, body TEXT NOT NULL, topic TEXT,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS comments_by_topic ON comments (number, author, topic);
+)
+    """,
+    """
+CREATE INDEX IF NOT EXISTS comments_by_topic ON comments (number, author, topic)
+    """,
+    """
 CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   number INTEGER NOT NULL REFERENCES items(number),
   author TEXT NOT NULL, state TEXT NOT NULL, commit_sha TEXT NOT NULL, created_at TEXT NOT NULL
-);
+)
+    """,
+    """
 CREATE TABLE IF NOT EXISTS statuses (
   sha TEXT NOT NULL, context TEXT NOT NULL, state TEXT NOT NULL, description TEXT NOT NULL,
   updated_at TEXT NOT NULL, PRIMARY KEY (sha, context)
-);
-"""
+)
+    """,
+)
 
 
 def _utcnow() -> datetime:
@@ -90,47 +99,9 @@ class LocalForge:
         self.users = {name: Permission(level) for name, level in users.items()}
         self.repo_path = repo_path
         self.clock = clock
-        self._ready = False
+        self.db = Database(db_path, what="forge database", schema=_SCHEMA, version=SCHEMA_VERSION)
 
     # -- storage ---------------------------------------------------------------------
-
-    @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise InfrabotError(f"cannot open the forge database {self.db_path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            if not self._ready:
-                self._create_schema(conn)
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise InfrabotError(f"forge database {self.db_path}: {exc}") from exc
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
-
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("BEGIN IMMEDIATE")
-        # executescript() would commit on its own: run the statements one by one
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            conn.execute(statement)
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        if row is None:
-            conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise InfrabotError(
-                f"forge database {self.db_path} has schema version {row[0]}; "
-                f"this infrabot knows version {SCHEMA_VERSION}"
-            )
-        conn.execute("COMMIT")
-        self._ready = True
 
     def _now(self) -> str:
         return self.clock().isoformat()
@@ -247,15 +218,15 @@ class LocalForge:
     # -- the Forge protocol ----------------------------------------------------------
 
     def issue(self, number: int) -> Issue:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return self._issue(self._item(conn, number))
 
     def pull_request(self, number: int) -> PullRequest:
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             return self._pull(conn, self._sync_head(conn, self._pr_row(conn, number)))
 
     def comments(self, number: int) -> list[Comment]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             self._item(conn, number)
             rows = conn.execute(
                 "SELECT * FROM comments WHERE number = ? ORDER BY id", (number,)
@@ -266,7 +237,7 @@ class LocalForge:
         self, number: int, topic: str, body: str, *, author: str = BOT_LOGIN
     ) -> Comment:
         raw = with_marker(topic, body)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             self._item(conn, number)
             row = conn.execute(
                 "SELECT id, body FROM comments WHERE number = ? AND author = ? AND topic = ? "
@@ -304,7 +275,7 @@ class LocalForge:
         if not title.strip():
             raise InputError("a pull request needs a title")
         head_sha, base_sha = self._need_tip(branch), self._need_tip(base)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             if issue is not None:
                 self._item(conn, issue)
             row = conn.execute(
@@ -328,14 +299,14 @@ class LocalForge:
 
     def update_pull_request(self, number: int, *, body: str) -> PullRequest:
         check_body(body)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             self._pr_row(conn, number)
             conn.execute("UPDATE items SET body = ? WHERE number = ?", (body, number))
             return self._pull(conn, self._sync_head(conn, self._item(conn, number)))
 
     def set_status(self, sha: str, context: str, state: StatusState, description: str) -> None:
         status = Status(sha=sha, context=context, state=state, description=description)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             conn.execute(
                 "INSERT INTO statuses (sha, context, state, description, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha, context) DO UPDATE SET "
@@ -345,7 +316,7 @@ class LocalForge:
             )
 
     def statuses(self, sha: str) -> list[Status]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             rows = conn.execute(
                 "SELECT sha, context, state, description FROM statuses WHERE sha = ? "
                 "ORDER BY context",
@@ -359,7 +330,7 @@ class LocalForge:
     def close_issue(self, number: int, comment: str | None = None) -> None:
         if comment is not None:
             self.ensure_comment(number, "closed", comment)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             self._item(conn, number)
             conn.execute(
                 "UPDATE items SET state = 'closed' WHERE number = ? AND state = 'open'", (number,)
@@ -374,7 +345,7 @@ class LocalForge:
         if not title.strip():
             raise InputError("an issue needs a title")
         check_body(body)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             cur = conn.execute(
                 "INSERT INTO items (kind, title, body, author, state, labels, created_at) "
                 "VALUES ('issue', ?, ?, ?, 'open', ?, ?)",
@@ -383,14 +354,14 @@ class LocalForge:
             return self._issue(self._item(conn, int(cur.lastrowid or 0)))
 
     def list_issues(self, state: Literal["open", "closed"] | None = None) -> list[Issue]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             rows = self._list(conn, "issue", state)
             return [self._issue(r) for r in rows]
 
     def list_pull_requests(
         self, state: Literal["open", "closed", "merged"] | None = None
     ) -> list[PullRequest]:
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             rows = [self._sync_head(conn, r) for r in self._list(conn, "pr", None)]
             return [self._pull(conn, r) for r in rows if state is None or r["state"] == state]
 
@@ -406,13 +377,13 @@ class LocalForge:
         if not body.strip():
             raise InputError("a comment needs a body")
         check_body(body)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             self._item(conn, number)
             return self._insert_comment(conn, number, body, author, None)
 
     def add_review(self, number: int, author: str, state: ReviewState) -> Review:
         self._check_user(author)
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             pr = self._pull(conn, self._sync_head(conn, self._pr_row(conn, number)))
             check_review(pr, author, state)
             review = Review(
@@ -426,7 +397,7 @@ class LocalForge:
             return review
 
     def mark_merged(self, number: int, merge_sha: str, by: str) -> PullRequest:
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             row = self._pr_row(conn, number)
             if row["state"] == "merged" and row["merge_sha"] == merge_sha:
                 return self._pull(conn, row)
@@ -439,7 +410,7 @@ class LocalForge:
             return self._pull(conn, self._item(conn, number))
 
     def refresh_head(self, number: int, head_sha: str, base_sha: str) -> PullRequest:
-        with self._tx(write=True) as conn:
+        with self.db.transaction(write=True) as conn:
             self._pr_row(conn, number)
             conn.execute(
                 "UPDATE items SET head_sha = ?, base_sha = ? WHERE number = ?",

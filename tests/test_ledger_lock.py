@@ -1,0 +1,158 @@
+"""The estate lock: one holder at a time, across processes, and never held by the dead."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Barrier, Event
+from pathlib import Path
+
+import pytest
+
+from bot.errors import InfrabotError, LockHeld
+from bot.ledger import EstateLock
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def lock(tmp_path: Path) -> EstateLock:
+    return EstateLock(tmp_path / "ledger.db", clock=lambda: T0)
+
+
+def test_acquire_is_exclusive_and_reentrant(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    first = estate.acquire(5)
+    assert (first.holder, first.reentered, first.since) == (5, False, T0)
+    assert estate.acquire(5).reentered
+    with pytest.raises(
+        LockHeld, match=r"^the estate lock is held by PR #5 since 2026-01-02 03:04:05"
+    ):
+        estate.acquire(6)
+    holder = estate.holder()
+    assert holder is not None and holder.holder == 5
+
+
+def test_release_by_a_non_holder_is_a_no_op_and_release_is_idempotent(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    estate.acquire(5)
+    estate.release(6)
+    assert estate.holder() is not None
+    estate.release(5)
+    estate.release(5)
+    assert estate.holder() is None
+    assert estate.acquire(6).holder == 6
+
+
+def test_force_release_returns_what_it_released(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    assert estate.force_release() is None
+    estate.acquire(5)
+    released = estate.force_release()
+    assert released is not None and released.holder == 5
+    assert estate.holder() is None
+
+
+def test_held_releases_even_on_an_exception(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    with pytest.raises(RuntimeError, match="apply blew up"), estate.held(5) as state:
+        assert state.pid == os.getpid()
+        raise RuntimeError("apply blew up")
+    assert estate.holder() is None
+
+
+def test_nested_held_leaves_the_outer_owner_in_charge(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    estate.acquire(5)  # e.g. held across commands, without a process
+    with estate.held(5) as state:
+        assert state.reentered
+    holder = estate.holder()
+    assert holder is not None and holder.holder == 5 and holder.pid is None
+
+
+def test_a_lock_whose_process_is_gone_is_taken_over_and_says_so(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    estate = lock(tmp_path)
+    estate.acquire(3, pid=dead.pid)
+    assert estate.holder() is None  # nobody live holds it
+    state = estate.acquire(8, pid=os.getpid())
+    assert state.holder == 8
+    assert state.taken_over_from == 3
+    assert f"process {dead.pid}" in state.note and "is gone" in state.note
+
+
+def test_a_live_process_keeps_its_lock(tmp_path: Path) -> None:
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        estate = lock(tmp_path)
+        estate.acquire(3, pid=live.pid)
+        with pytest.raises(LockHeld, match="PR #3"):
+            estate.acquire(8)
+    finally:
+        live.kill()
+        live.wait()
+    assert lock(tmp_path).acquire(8).taken_over_from == 3
+
+
+def test_a_reused_pid_does_not_keep_a_lock_alive(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    estate.acquire(3, pid=os.getpid())
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:  # as if recorded by an older process
+        conn.execute("UPDATE locks SET pid_start = '1'")
+    assert estate.acquire(8).taken_over_from == 3
+
+
+def test_another_machines_lock_is_never_taken_over(tmp_path: Path) -> None:
+    there = EstateLock(tmp_path / "ledger.db", hostname="other-host")
+    there.acquire(3, pid=999_999_999)
+    with pytest.raises(LockHeld, match="PR #3"):
+        lock(tmp_path).acquire(8)
+
+
+def _contend(db: str, holder: int, barrier: Barrier, done: Event, results: dict[int, str]) -> None:
+    estate = EstateLock(Path(db))
+    barrier.wait()
+    try:
+        estate.acquire(holder, pid=os.getpid())
+        results[holder] = "won"
+    except LockHeld:
+        results[holder] = "held"
+    done.wait(20)  # stay alive so the winner's lock stays live while the others try
+
+
+def test_processes_contending_for_the_lock_get_exactly_one_winner(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    n = 6
+    barrier, done = ctx.Barrier(n), ctx.Event()
+    with ctx.Manager() as manager:
+        results = manager.dict()
+        procs = [
+            ctx.Process(target=_contend, args=(str(tmp_path / "l.db"), h, barrier, done, results))
+            for h in range(1, n + 1)
+        ]
+        for p in procs:
+            p.start()
+        deadline = 200
+        while len(results) < n and deadline:
+            done.wait(0.05)
+            deadline -= 1
+        outcome = dict(results)
+        done.set()
+        for p in procs:
+            p.join(20)
+    assert sorted(outcome.values()) == ["held"] * (n - 1) + ["won"]
+    winner = next(h for h, r in outcome.items() if r == "won")
+    # the winner's process has exited: its lock is stale now, and the next comer takes it over
+    assert EstateLock(tmp_path / "l.db").acquire(99).taken_over_from == winner
+
+
+def test_a_newer_schema_is_refused_with_one_clear_line(tmp_path: Path) -> None:
+    lock(tmp_path).acquire(1)
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        conn.execute("UPDATE schema_version SET version = 2")
+    with pytest.raises(InfrabotError, match="has schema version 2; this infrabot knows version 1"):
+        lock(tmp_path).holder()
