@@ -1,0 +1,144 @@
+"""The real playbook runner: ansible-runner behind ``PlaybookRunner``.
+
+The run happens in this thread.  ansible-runner starts ansible-playbook under a pty, in a
+session (and process group) of its own; if anything interrupts the wait (Ctrl-C, a bug in a
+progress callback), that group is killed before the exception goes on, so no ansible process
+keeps changing hosts after the bot has stopped looking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ansible_runner import Runner, RunnerConfig
+
+from bot.errors import InfrabotError
+from bot.execute.artifacts import log_tail, redact_tree
+from bot.execute.environment import child_env, runner_env
+from bot.execute.events import RunnerEvent, RunOutcome, summarize
+from bot.execute.redact import redact
+from bot.execute.request import Progress, RunRequest, skipped_run
+from bot.model import DryRun, RunStatus
+
+# How often ansible-runner wakes up to look at the clock (its default, 5 s, delays timeouts).
+_POLL_S = 1
+
+
+def ansible_args(request: RunRequest) -> list[str]:
+    """ansible-playbook options besides inventory, limit and playbook (ansible-runner's)."""
+    # -v makes Ansible print why a task was skipped, which tells check-mode skips apart.
+    return ["--diff", "-v", *(["--check"] if request.check else [])]
+
+
+def _missing_input(request: RunRequest) -> str | None:
+    playbook = request.playbook_dir / request.playbook
+    if not playbook.is_file():
+        return f"no playbook at {playbook}"
+    if not request.inventory.is_file():
+        return f"no inventory at {request.inventory}"
+    return None
+
+
+def _not_started(request: RunRequest, error: str) -> DryRun:
+    return DryRun(
+        head_sha=request.head_sha,
+        base_sha=request.base_sha,
+        status=RunStatus.FAILED,
+        hosts=request.limit,
+        check_mode=request.check,
+        error=redact(error),
+    )
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid is None:
+        return
+    with contextlib.suppress(OSError):  # already gone
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+class AnsibleRunner:
+    """Runs ansible-playbook through ansible-runner with a scrubbed environment."""
+
+    def __init__(self, bin_dir: Path | None = None) -> None:
+        self._bin_dir = bin_dir or Path(sys.executable).parent
+
+    def run(self, request: RunRequest, progress: Progress | None = None) -> DryRun:
+        if not request.limit:
+            return skipped_run(request)
+        problem = _missing_input(request)
+        if problem:
+            return _not_started(request, problem)
+        with tempfile.TemporaryDirectory(prefix="infrabot-runner-") as private:
+            env = child_env(os.environ, self._bin_dir, request.playbook_dir, Path(private) / "tmp")
+            if shutil.which("ansible-playbook", path=env["PATH"]) is None:
+                raise InfrabotError(
+                    "ansible-playbook not found: install ansible-core (pip install -e .)"
+                )
+            events, outcome = self._execute(request, Path(private), env, progress)
+        redact_tree(request.run_dir)
+        return summarize(events, outcome, request)
+
+    def _config(self, request: RunRequest, private: Path, env: Mapping[str, str]) -> Any:
+        (private / "env").mkdir()
+        # ansible-runner reads its settings from this file only (a settings= dict is dropped).
+        (private / "env" / "settings").write_text(json.dumps({"pexpect_timeout": _POLL_S}))
+        config = RunnerConfig(
+            private_data_dir=str(private),
+            project_dir=str(request.playbook_dir),
+            playbook=str(request.playbook_dir / request.playbook),
+            inventory=str(request.inventory),
+            limit=",".join(request.limit),
+            cmdline=shlex.join(ansible_args(request)),
+            extravars=dict(request.extravars) or None,
+            envvars=dict(env),
+            artifact_dir=str(request.artifact_dir),
+            ident=request.ident,
+            timeout=request.timeout_s,
+            quiet=True,
+        )
+        config.prepare()
+        config.env = runner_env(config.env, env)
+        return config
+
+    def _execute(
+        self, request: RunRequest, private: Path, env: Mapping[str, str], progress: Progress | None
+    ) -> tuple[list[RunnerEvent], RunOutcome]:
+        shutil.rmtree(request.run_dir, ignore_errors=True)  # a re-run replaces its artifacts
+        request.artifact_dir.mkdir(parents=True, exist_ok=True)
+        events: list[RunnerEvent] = []
+
+        def on_event(raw: dict[str, Any]) -> bool:
+            event = RunnerEvent.parse(raw)
+            events.append(event)
+            if progress is not None and event.kind == "runner_on_start":
+                progress(redact(f"{event.host}: {event.task}"))
+            return True
+
+        runner = Runner(self._config(request, private, env), event_handler=on_event)
+        started = time.monotonic()
+        try:
+            status, rc = runner.run()
+        except BaseException:
+            _kill_group(next((e.pid for e in events if e.pid), None))
+            raise
+        log = request.run_dir / "stdout"
+        outcome = RunOutcome(
+            runner_status=str(status),
+            rc=rc if isinstance(rc, int) else None,
+            duration_s=time.monotonic() - started,
+            log_path=str(log),
+            log_tail=redact(log_tail(log)),
+        )
+        return events, outcome

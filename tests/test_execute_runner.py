@@ -1,0 +1,373 @@
+"""The real adapter: ansible-runner driving ansible-playbook on small local playbooks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.errors import InfrabotError
+from bot.execute import AnsibleRunner, FakeRunner, RunRequest
+from bot.model import DryRun, RunStatus, TaskResult
+
+pytestmark = pytest.mark.integration
+
+SECRET = "Zq8-no-log-value-51e7"  # plain: nothing redact() would recognise
+
+LIBRARY_MODULE = """\
+from ansible.module_utils.basic import AnsibleModule
+AnsibleModule(argument_spec={}, supports_check_mode=False).exit_json(changed=True)
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def inventory(tmp: Path) -> Path:
+    return write(
+        tmp / "inventory.yml",
+        f"""\
+        all:
+          vars:
+            ansible_connection: local
+            ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+          hosts:
+            web1:
+              db_password: "{SECRET}"
+            web2: {{}}
+        """,
+    )
+
+
+def request(tmp: Path, site_yml: str, check: bool = True, **kw: object) -> RunRequest:
+    content = tmp / "ansible"
+    write(content / "site.yml", site_yml)
+    fields: dict[str, object] = {
+        "playbook_dir": content,
+        "inventory": inventory(tmp),
+        "limit": ("web1",),
+        "check": check,
+        "artifact_dir": tmp / "artifacts",
+        "ident": "pr-1-dryrun-abc1234",
+        "head_sha": "abc1234",
+        "base_sha": "0123456",
+    }
+    fields.update(kw)
+    return RunRequest.model_validate(fields)
+
+
+def by_task(run: DryRun) -> dict[str, TaskResult]:
+    return {t.task: t for t in run.tasks}
+
+
+def files_containing(root: Path, *needles: str) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path}: {n}" for n in needles if n.encode() in data]
+    return found
+
+
+@pytest.fixture(scope="module")
+def check_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DryRun, Path, list[str]]:
+    tmp = tmp_path_factory.mktemp("check")
+    target = tmp / "out"
+    write(tmp / "ansible" / "library" / "nocheck.py", LIBRARY_MODULE)
+    write(tmp / "ansible" / "vhost.j2", "server_name {{ inventory_hostname }};\n")
+    req = request(
+        tmp,
+        f"""\
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: write the file
+              ansible.builtin.copy: {{dest: "{target}/plain.txt", content: "hello\\n"}}
+            - name: run a command
+              ansible.builtin.command: echo hi
+            - name: render with validate
+              ansible.builtin.template:
+                {{src: vhost.j2, dest: "{target}/v.conf", validate: "test -s %s"}}
+            - name: render without validate
+              ansible.builtin.template: {{src: vhost.j2, dest: "{target}/w.conf"}}
+            - name: a module without check mode
+              nocheck:
+            - name: only on a real run
+              ansible.builtin.debug: {{msg: hi}}
+              when: not ansible_check_mode
+            - name: never
+              ansible.builtin.debug: {{msg: hi}}
+              when: false
+        """,
+    )
+    target.mkdir()
+    seen: list[str] = []
+    return AnsibleRunner().run(req, seen.append), target, seen
+
+
+def test_check_mode_reports_a_change_with_its_diff_without_making_it(
+    check_run: tuple[DryRun, Path, list[str]],
+) -> None:
+    run, target, _ = check_run
+    assert run.status is RunStatus.SUCCESSFUL, run.error
+    task = by_task(run)["write the file"]
+    assert (task.status, task.unverified) == ("changed", False)
+    assert f"+++ {target}/plain.txt" in task.diff and "+hello" in task.diff
+    assert not (target / "plain.txt").exists()
+    assert run.check_mode and run.hosts == ("web1",) and run.head_sha == "abc1234"
+    assert [(r.host, r.changed) for r in run.recap] == [("web1", 3)]
+
+
+def test_what_check_mode_cannot_vouch_for_is_unverified(
+    check_run: tuple[DryRun, Path, list[str]],
+) -> None:
+    tasks = by_task(check_run[0])
+    unverified = {name for name, t in tasks.items() if t.unverified}
+    assert unverified == {
+        "run a command",
+        "render with validate",
+        "a module without check mode",
+        "only on a real run",
+    }
+    assert tasks["render with validate"].status == "changed"
+    assert tasks["a module without check mode"].status == "skipped"
+    assert "does not support check mode" in tasks["a module without check mode"].message
+    assert tasks["never"].status == "skipped"
+
+
+def test_progress_names_each_task_as_it_starts(check_run: tuple[DryRun, Path, list[str]]) -> None:
+    assert check_run[2][:2] == ["web1: write the file", "web1: run a command"]
+    assert len(check_run[2]) == 7
+
+
+def test_the_full_log_is_kept_where_log_path_says(
+    check_run: tuple[DryRun, Path, list[str]],
+) -> None:
+    run = check_run[0]
+    assert run.log_path is not None and run.log_path.endswith("pr-1-dryrun-abc1234/stdout")
+    assert "PLAY RECAP" in Path(run.log_path).read_text()
+    assert run.duration_s > 0
+
+
+def test_an_apply_makes_the_change(tmp_path: Path) -> None:
+    req = request(
+        tmp_path,
+        f"""\
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: write the file
+              ansible.builtin.copy:
+                dest: "{tmp_path}/{{{{ inventory_hostname }}}}.txt"
+                content: "{{{{ greeting }}}}"
+            - name: run a command
+              ansible.builtin.command: echo hi
+        """,
+        check=False,
+        limit=("web1", "web2"),
+        extravars={"greeting": "hello from extravars"},
+    )
+    run = AnsibleRunner().run(req)
+    assert run.status is RunStatus.SUCCESSFUL and not run.check_mode
+    assert (tmp_path / "web2.txt").read_text() == "hello from extravars"
+    assert {(t.host, t.task, t.status, t.unverified) for t in run.tasks} == {
+        (host, task, "changed", False)
+        for host in ("web1", "web2")
+        for task in ("write the file", "run a command")
+    }
+    assert sorted(r.host for r in run.recap) == ["web1", "web2"]
+
+
+def test_a_failing_task_fails_the_run_with_its_message(tmp_path: Path) -> None:
+    req = request(
+        tmp_path,
+        """\
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: break
+              ansible.builtin.command: sh -c 'echo no such thing >&2; exit 3'
+        """,
+    )
+    run = AnsibleRunner().run(req.model_copy(update={"check": False}))
+    assert run.status is RunStatus.FAILED and not run.ok
+    (task,) = run.failed()
+    assert task.task == "break" and "no such thing" in task.message and "(rc 3)" in task.message
+    assert run.recap[0].failed == 1
+
+
+def test_no_log_values_stay_out_of_results_and_artifacts(tmp_path: Path) -> None:
+    req = request(
+        tmp_path,
+        f"""\
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: write a secret
+              ansible.builtin.copy:
+                {{dest: "{tmp_path}/secret.txt", content: "{{{{ db_password }}}}"}}
+              no_log: true
+            - name: show a secret
+              ansible.builtin.debug: {{msg: "{{{{ db_password }}}}"}}
+              no_log: true
+            - name: a command failing with a secret
+              ansible.builtin.command: "sh -c 'echo {{{{ db_password }}}} >&2; exit 1'"
+              no_log: true
+              ignore_errors: true
+            - name: a loop over a secret
+              ansible.builtin.debug: {{msg: "{{{{ item }}}}"}}
+              loop: ["{{{{ db_password }}}}"]
+              no_log: true
+            - name: fail with a secret
+              ansible.builtin.fail: {{msg: "{{{{ db_password }}}}"}}
+              no_log: true
+        """,
+    )
+    for check in (True, False):
+        run = AnsibleRunner().run(req.model_copy(update={"check": check}))
+        assert run.status is RunStatus.FAILED
+        assert by_task(run)["write a secret"].status == "changed"
+        assert SECRET not in run.model_dump_json()
+        assert files_containing(req.artifact_dir, SECRET) == []
+    assert (tmp_path / "secret.txt").read_text() == SECRET  # the secret did reach the host
+
+
+def test_the_bots_secrets_never_reach_the_run_or_its_artifacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "GITHUB_TOKEN": "tok-a81f-github",
+        "ANTHROPIC_API_KEY": "key-77c2-anthropic",
+        "INFRABOT_WEBHOOK_SECRET": "hook-5d1e",
+        "DB_PASSWORD": "pw-9b3a",
+        "SOME_KEY": "k-4e2f",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    # Prove the scrub itself: without the artifact redaction pass that would mask leaks.
+    monkeypatch.setattr("bot.execute.ansible.redact_tree", lambda root: None)
+    req = request(
+        tmp_path,
+        """\
+        - hosts: all
+          gather_facts: true
+          tasks:
+            - name: print the environment's values
+              ansible.builtin.shell: env | cut -d= -f2-
+        """,
+        check=False,
+    )
+    run = AnsibleRunner().run(req)
+    assert run.status is RunStatus.SUCCESSFUL, run.error
+    assert files_containing(req.artifact_dir, *secrets.values(), *secrets) == []
+    assert "C.UTF-8" in Path(str(run.log_path)).read_text()  # the env was printed
+
+
+def _children_of_this_process() -> list[int]:
+    """Live (not zombie) children: ansible-playbook while a run is going on."""
+    me, pids = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if int(ppid) == me and state != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+SLEEPY = """\
+    - hosts: all
+      gather_facts: false
+      tasks:
+        - name: first
+          ansible.builtin.debug: {msg: hi}
+        - name: sleep
+          ansible.builtin.command: sleep 30
+    """
+
+
+def test_a_killed_run_leaves_its_hosts_unknown(tmp_path: Path) -> None:
+    def kill_ansible(line: str) -> None:
+        if line == "web1: sleep":
+            for pid in _children_of_this_process():  # ansible-playbook, under its pty
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+    run = AnsibleRunner().run(request(tmp_path, SLEEPY, check=False), kill_ansible)
+    assert run.status is RunStatus.UNKNOWN and not run.ok
+    assert run.error == (
+        "the run ended without a recap (ansible-playbook was killed): the state of hosts web1 "
+        "is unknown; the next run will reconcile"
+    )
+    assert run.duration_s < 20
+    assert by_task(run)["first"].status == "ok"
+
+
+def test_a_timed_out_run_leaves_its_hosts_unknown(tmp_path: Path) -> None:
+    run = AnsibleRunner().run(request(tmp_path, SLEEPY, check=False, timeout_s=2))
+    assert run.status is RunStatus.UNKNOWN
+    assert run.error is not None and "timed out after 2s" in run.error and "web1" in run.error
+    assert run.duration_s < 20
+    assert _children_of_this_process() == []
+
+
+def test_an_interrupted_run_takes_ansible_down_with_it(tmp_path: Path) -> None:
+    def buggy_progress(line: str) -> None:
+        if line == "web1: sleep":
+            raise RuntimeError("a bug in the progress callback")
+
+    # Holding on to the exception keeps pexpect's child object alive: nothing reaps it but us.
+    with pytest.raises(RuntimeError, match="a bug in the progress callback") as caught:
+        AnsibleRunner().run(request(tmp_path, SLEEPY, check=False), buggy_progress)
+    deadline = time.monotonic() + 5
+    while _children_of_this_process() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children_of_this_process() == [], caught.value
+
+
+def test_a_broken_playbook_fails_before_any_task(tmp_path: Path) -> None:
+    run = AnsibleRunner().run(request(tmp_path, "- hosts: all\n  tasks: [{bogus_key: 1}]\n"))
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None and "before any task started" in run.error
+    assert "bogus_key" in run.error  # the log tail says what is wrong
+
+
+def test_a_missing_playbook_is_a_failed_run(tmp_path: Path) -> None:
+    req = request(tmp_path, "- hosts: all\n", playbook="render-proxy.yml")
+    run = AnsibleRunner().run(req)
+    assert run.status is RunStatus.FAILED
+    assert run.error == f"no playbook at {tmp_path}/ansible/render-proxy.yml"
+
+
+@pytest.mark.parametrize("runner", [AnsibleRunner(), FakeRunner()])
+def test_no_host_means_nothing_runs(tmp_path: Path, runner: AnsibleRunner | FakeRunner) -> None:
+    req = RunRequest(
+        playbook_dir=tmp_path / "nowhere",
+        inventory=tmp_path / "nothing.yml",
+        limit=(),
+        check=True,
+        artifact_dir=tmp_path / "artifacts",
+        ident="pr-2-dryrun-0000000",
+    )
+    run = runner.run(req)
+    assert run.status is RunStatus.SKIPPED and run.ok and run.tasks == ()
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_without_ansible_playbook_the_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    req = request(tmp_path, "- hosts: all\n")
+    with pytest.raises(InfrabotError) as err:
+        AnsibleRunner(bin_dir=empty).run(req)
+    assert str(err.value) == "ansible-playbook not found: install ansible-core (pip install -e .)"
