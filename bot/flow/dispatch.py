@@ -64,8 +64,8 @@ def _is_pr(svc: Services, number: int) -> bool:
 def _issue_reply(svc: Services, number: int, body: str, author: str) -> Outcome:
     """A reply on an issue resumes the work if the bot is waiting on it."""
     issue = svc.forge.issue(number)
-    waiting = any(c.topic == "clarify" for c in svc.forge.comments(number))
-    opened = any(c.topic == "pr" for c in svc.forge.comments(number))
+    mine = {c.topic for c in svc.forge.comments(number) if c.author == BOT_LOGIN}
+    waiting, opened = "clarify" in mine, "pr" in mine
     if issue.state != "open" or not waiting or opened:
         return Outcome(True, "comment recorded")
     svc.record(number, author, "ticket.reply", "resumed", {"chars": len(body)})
@@ -128,17 +128,16 @@ def _authorize(svc: Services, pr: PullRequest, user: str) -> list[str]:
     with snapshot(svc, pr.base_sha) as base:
         policy = load_policy(base)
     holder = svc.lock.holder()
-    approvers = {r.author for r in pr.reviews
-                 if r.state == "approved" and r.commit_sha == pr.head_sha}
     freeze = active_freeze(policy, svc.clock())
     ctx = ApplyContext(
         commenter=user,
         permission=svc.forge.permission(user),
         pr_author=pr.author,
-        approvals=tuple(sorted(approvers)),
+        approvals=pr.approvals(),
         approvals_required=approvals_required(policy, check.environments if check else ()),
         validation_ok=bool(fresh and check and check.validation.ok),
-        dry_run_sha=check.head_sha if check and check.dry_run.ok else None,
+        dry_run_sha=check.head_sha if check else None,
+        dry_run_ok=bool(check and check.dry_run.ok),
         head_sha=pr.head_sha,
         lock_holder=holder.holder if holder else None,
         pr_number=pr.number,
@@ -146,10 +145,7 @@ def _authorize(svc: Services, pr: PullRequest, user: str) -> list[str]:
         pr_state=pr.state,
     )
     refusal = authorize_apply(ctx)
-    reasons = list(refusal.reasons) if refusal else []
-    if check and fresh and not check.dry_run.ok and check.validation.ok:
-        reasons.append("the dry-run of the head failed: fix it and comment /plan")
-    return reasons
+    return list(refusal.reasons) if refusal else []
 
 
 def _refuse(svc: Services, pr: PullRequest, action: str, reasons: list[str],
