@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.engines import EngineContext, OfflineEngine, load_capabilities
-from bot.engines.capabilities import parse_capability
+from bot.engines.capabilities import Capability, parse_capability
 from bot.engines.documents import BUILDERS, field_order
 from bot.engines.finders import FINDERS
 from bot.engines.parsing import PARSERS
@@ -36,16 +36,17 @@ def test_the_library_has_the_capabilities_the_bot_promises() -> None:
         "remove-site",
     } <= names
     assert "README" not in names
+    assert set(SCHEMAS) == {"Host", "Container", "Site", "DnsRecord", "MonitoringTarget"}
 
 
 @pytest.mark.parametrize("cap", CAPABILITIES, ids=lambda c: c.name)
-def test_declared_kinds_are_schema_kinds(cap: object) -> None:
-    assert set(cap.kinds) <= set(SCHEMAS), cap.kinds  # type: ignore[attr-defined]
+def test_declared_kinds_are_schema_kinds(cap: Capability) -> None:
+    assert set(cap.kinds) <= set(SCHEMAS), cap.kinds
 
 
 @pytest.mark.parametrize("cap", CAPABILITIES, ids=lambda c: c.name)
-def test_example_documents_are_valid_resources_of_declared_kinds(cap: object) -> None:
-    docs = cap.example_documents()  # type: ignore[attr-defined]
+def test_example_documents_are_valid_resources_of_declared_kinds(cap: Capability) -> None:
+    docs = cap.example_documents()
     assert docs
     for doc in docs:
         parse_resource(doc)
@@ -55,27 +56,27 @@ def test_example_documents_are_valid_resources_of_declared_kinds(cap: object) ->
 
 
 @pytest.mark.parametrize("cap", CAPABILITIES, ids=lambda c: c.name)
-def test_the_offline_engine_drafts_exactly_the_example(cap: object) -> None:
+def test_the_offline_engine_drafts_exactly_the_example(cap: Capability) -> None:
     """The docs stay true: the example request on the seed estate gives the example YAML."""
     docs, _ = read_documents(ROOT)
     ctx = EngineContext(build_estate(docs), CAPABILITIES, ())
     request = Ticket(
         number=1,
-        title=cap.example_request,  # type: ignore[attr-defined]
+        title=cap.example_request,
         author=cap.example_author or "alice",
-    )  # type: ignore[attr-defined]
+    )
     plan = OfflineEngine().architect(request, ctx)
     assert isinstance(plan, Plan), plan
-    assert cap.name in plan.capabilities  # type: ignore[attr-defined]
+    assert cap.name in plan.capabilities
     changes = OfflineEngine().implement(request, plan, ctx)
     assert isinstance(changes, ChangeSet), changes
-    assert [c.data for c in changes.changes] == cap.example_documents()  # type: ignore[attr-defined]
+    assert [c.data for c in changes.changes] == cap.example_documents()
 
 
 @pytest.mark.parametrize("cap", CAPABILITIES, ids=lambda c: c.name)
-def test_the_offline_engine_knows_every_parameter(cap: object) -> None:
-    assert cap.name in BUILDERS  # type: ignore[attr-defined]
-    for param in cap.parameters:  # type: ignore[attr-defined]
+def test_the_offline_engine_knows_every_parameter(cap: Capability) -> None:
+    assert cap.name in BUILDERS
+    for param in cap.parameters:
         assert param.name in PARSERS, param.name
         assert param.name in QUESTIONS, param.name
         assert param.name in FINDERS or param.default is not None, param.name

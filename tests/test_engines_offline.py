@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.engines import Engine, EngineContext, OfflineEngine, load_capabilities
-from bot.estate import Estate, build_estate, read_documents
+from bot.estate import Estate, apply_changes, build_estate, read_documents
 from bot.model import (
     ChangeAction,
     ChangeSet,
@@ -21,6 +21,7 @@ from bot.model import (
     Ticket,
     parse_resource,
 )
+from bot.validate import validate_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPABILITIES = load_capabilities(ROOT / "capabilities")
@@ -500,3 +501,25 @@ def test_a_broken_plan_gets_a_clarification_not_a_traceback(update: dict[str, An
     result = ENGINE.implement(t, plan, ctx())
     assert isinstance(result, Clarification)
     assert "/plan" in result.questions[0]
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        SEED + " and set up monitoring",
+        "Add a CNAME www.example.com to status.example.com",
+        "Expose the status-page container at status2.example.com",
+        "Remove the site status.example.com",
+    ],
+)
+def test_drafts_pass_the_pipelines_validation(seed_tree: Path, title: str) -> None:
+    """What the engine drafts, written by the estate editor, passes every validation check."""
+    docs, _ = read_documents(seed_tree)
+    context = EngineContext(build_estate(docs), load_capabilities(seed_tree / "capabilities"), ())
+    t = ticket(title)
+    changes = ENGINE.implement(t, plan_of(t, context), context)
+    assert isinstance(changes, ChangeSet)
+    written = apply_changes(seed_tree, changes)
+    report = validate_tree(seed_tree, changed_files=written)
+    assert report.ok, report.errors()
+    assert sorted(c.path for c in plan_of(t, context).changes) == written
