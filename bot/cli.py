@@ -53,8 +53,9 @@ def _common(p: argparse.ArgumentParser, *, json_flag: bool = False, user: bool =
     if json_flag:
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     if user:
-        p.add_argument("--as", dest="user", metavar="USER",
-                       help="act as this user (default: $INFRABOT_USER)")
+        p.add_argument(
+            "--as", dest="user", metavar="USER", help="act as this user (default: $INFRABOT_USER)"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,8 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "validation and an Ansible dry-run, and reviewed merges that apply with evidence.",
     )
     parser.add_argument("--version", action="version", version=f"infrabot {__version__}")
-    parser.add_argument("--repo", type=Path, default=None,
-                        help="the infrastructure repository (default: the current git repo)")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="the infrastructure repository (default: the current git repo)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -111,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number", type=int)
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--approve", action="store_const", const="approved", dest="state")
-    kind.add_argument("--request-changes", action="store_const", const="changes_requested",
-                      dest="state")
+    kind.add_argument(
+        "--request-changes", action="store_const", const="changes_requested", dest="state"
+    )
     _common(p, json_flag=True, user=True)
     p.set_defaults(handler=h.pr_review)
     p = psub.add_parser("merge", help="merge a PR: applies it and posts the evidence")
@@ -134,16 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     estate = top.add_parser("estate", help="the local estate's services (nginx, dnsmasq, ...)")
     esub = estate.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for name, fn, text in (("up", h.estate_up, "start the local estate's services"),
-                           ("down", h.estate_down, "stop them and remove what they made"),
-                           ("status", h.estate_status, "what is running")):
+    for name, fn, text in (
+        ("up", h.estate_up, "start the local estate's services"),
+        ("down", h.estate_down, "stop them and remove what they made"),
+        ("status", h.estate_status, "what is running"),
+    ):
         p = esub.add_parser(name, help=text)
         _common(p, json_flag=True)
         p.set_defaults(handler=fn)
 
     p = top.add_parser("demo", help="run the seed example end to end in a throwaway copy")
-    p.add_argument("--keep", action="store_true",
-                   help="leave the copy and its estate running at the end")
+    p.add_argument(
+        "--keep", action="store_true", help="leave the copy and its estate running at the end"
+    )
     p.add_argument("--dir", type=Path, default=None, help="where to make the copy")
     p.set_defaults(handler=h.demo)
     return parser
@@ -166,8 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: keep the traceback off the screen, but keep it
         log = _crash_log(args)
-        print(f"infrabot: internal error: {type(exc).__name__}: {exc} "
-              f"(details in {log})", file=sys.stderr)
+        print(
+            f"infrabot: internal error: {type(exc).__name__}: {exc} (details in {log})",
+            file=sys.stderr,
+        )
         return 70
 
 

@@ -30,18 +30,18 @@ def _user(args: argparse.Namespace, svc: Services) -> str:
     return user
 
 
-def _forge(svc: Services):  # type: ignore[no-untyped-def]
-    return svc.forge
-
-
 def issue_open(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
-    issue = _forge(svc).create_issue(args.title, args.body, user)
+    issue = svc.forge.create_issue(args.title, args.body, user)
     svc.record(issue.number, user, "ticket.opened", "ok", {"title": args.title[:200]})
     outcome = handle_issue(svc, issue.number)
-    data = {"issue": issue.number, "outcome": outcome.kind, "message": outcome.message,
-            "pr": outcome.pr}
+    data = {
+        "issue": issue.number,
+        "outcome": outcome.kind,
+        "message": outcome.message,
+        "pr": outcome.pr,
+    }
     lines = [f"Opened issue #{issue.number}: {args.title}"]
     if outcome.pr is not None:
         lines.append(_pr_summary(svc, outcome.pr))
@@ -66,9 +66,11 @@ def _pr_summary(svc: Services, number: int) -> str:
     run = check.dry_run
     val = "passed" if check.validation.ok else f"{len(check.validation.errors())} problem(s)"
     changed = sum(h.changed for h in run.recap)
-    return (f"PR #{number} ({pr.head_branch}): validation {val}; dry-run {run.status.value} "
-            f"on {', '.join(run.hosts) or 'no host'} ({changed} change(s) predicted, "
-            f"{len(run.unverified())} unverified)")
+    return (
+        f"PR #{number} ({pr.head_branch}): validation {val}; dry-run {run.status.value} "
+        f"on {', '.join(run.hosts) or 'no host'} ({changed} change(s) predicted, "
+        f"{len(run.unverified())} unverified)"
+    )
 
 
 def issue_show(args: argparse.Namespace) -> int:
@@ -90,7 +92,7 @@ def issue_show(args: argparse.Namespace) -> int:
 
 def issue_list(args: argparse.Namespace) -> int:
     svc = _services(args)
-    issues = _forge(svc).list_issues(args.state)
+    issues = svc.forge.list_issues(args.state)
     text = "\n".join(f"#{i.number:<4} {i.state:<7} {i.title}  (@{i.author})" for i in issues)
     emit(args, issues, text or "no issues")
     return 0
@@ -99,7 +101,7 @@ def issue_list(args: argparse.Namespace) -> int:
 def comment(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
-    _forge(svc).add_comment(args.number, args.text, user)
+    svc.forge.add_comment(args.number, args.text, user)
     outcome: Outcome = handle_comment(svc, args.number, args.text, user)
     emit(args, {"ok": outcome.ok, "message": outcome.message}, outcome.message)
     return 0 if outcome.ok else 1
@@ -107,7 +109,7 @@ def comment(args: argparse.Namespace) -> int:
 
 def pr_list(args: argparse.Namespace) -> int:
     svc = _services(args)
-    prs = _forge(svc).list_pull_requests(args.state)
+    prs = svc.forge.list_pull_requests(args.state)
     text = "\n".join(f"#{p.number:<4} {p.state:<7} {p.title}  [{p.head_branch}]" for p in prs)
     emit(args, prs, text or "no pull requests")
     return 0
@@ -119,8 +121,10 @@ def pr_show(args: argparse.Namespace) -> int:
     comments = svc.forge.comments(args.number)
     statuses = svc.forge.statuses(pr.head_sha)
     data = {"pull_request": pr, "statuses": statuses, "comments": comments}
-    lines = [f"PR #{pr.number} [{pr.state}] {pr.title}", f"{pr.head_branch} → {pr.base_branch} "
-             f"at {pr.head_sha[:7]}  (by @{pr.author})"]
+    lines = [
+        f"PR #{pr.number} [{pr.state}] {pr.title}",
+        f"{pr.head_branch} → {pr.base_branch} at {pr.head_sha[:7]}  (by @{pr.author})",
+    ]
     lines += [f"  {s.context}: {s.state} — {s.description}" for s in statuses]
     lines += [f"  review: @{r.author} {r.state} at {r.commit_sha[:7]}" for r in pr.reviews]
     lines += ["", pr.body]
@@ -133,11 +137,14 @@ def pr_show(args: argparse.Namespace) -> int:
 def pr_review(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
-    review = _forge(svc).add_review(args.number, user, args.state)
+    review = svc.forge.add_review(args.number, user, args.state)
     pr = svc.forge.pull_request(args.number)
     svc.record(pr.issue or pr.number, user, "pr.reviewed", args.state, {"pr": args.number})
-    emit(args, review, f"@{user} {args.state.replace('_', ' ')} PR #{args.number} "
-         f"at {review.commit_sha[:7]}")
+    emit(
+        args,
+        review,
+        f"@{user} {args.state.replace('_', ' ')} PR #{args.number} at {review.commit_sha[:7]}",
+    )
     return 0
 
 

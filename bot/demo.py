@@ -39,8 +39,10 @@ COPIED = ("infra", "capabilities", "schemas", "runbooks", "infrabot.yaml", ".yam
 def project_root() -> Path:
     root = Path(__file__).resolve().parent.parent
     if not (root / "infra" / "state").is_dir():
-        raise InfrabotError(f"the seed estate is not beside the package ({root}): run the demo "
-                            "from a clone of infrabot installed with `pip install -e .`")
+        raise InfrabotError(
+            f"the seed estate is not beside the package ({root}): run the demo "
+            "from a clone of infrabot installed with `pip install -e .`"
+        )
     return root
 
 
@@ -74,8 +76,12 @@ def _free_ports(dest: Path) -> None:
         if not ports:
             continue
         data = host.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        data |= {"kind": "Host", "roles": list(host.roles), "address": str(host.address),
-                 "ports": {k: free_port() for k in ports}}
+        data |= {
+            "kind": "Host",
+            "roles": list(host.roles),
+            "address": str(host.address),
+            "ports": {k: free_port() for k in ports},
+        }
         changes.append(ResourceChange(action="update", kind="Host", name=host.name, data=data))
     if changes:
         apply_changes(dest, ChangeSet(changes=tuple(changes), summary="demo ports"))
@@ -105,8 +111,9 @@ def run_demo(*, keep: bool, directory: Path | None, quiet: bool) -> int:
     make_copy(source, dest)
     progress: Callable[[str], None] = (lambda _m: None) if quiet else tell.say
     svc = open_services(dest, progress)
-    estate = LocalEstate(svc.paths.estate_runtime,
-                         [h for h in estate_of(dest).hosts() if h.connection == "local"])
+    estate = LocalEstate(
+        svc.paths.estate_runtime, [h for h in estate_of(dest).hosts() if h.connection == "local"]
+    )
     try:
         return _walk(svc, tell, estate)
     finally:
@@ -136,11 +143,13 @@ def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
     check = Records(svc.paths.runs).check(pr)
     assert check is not None
     tell.say(f"the bot posted a plan and opened PR #{pr} in {time.monotonic() - started:.1f}s")
-    tell.say(f"validation: {'passed' if check.validation.ok else 'FAILED'}; dry-run "
-             f"{check.dry_run.status.value} on {', '.join(check.dry_run.hosts)}; "
-             f"{len(check.dry_run.changed())} change(s), "
-             f"{len(check.dry_run.unverified())} unverified in check mode; nginx -t "
-             f"{'ok' if check.dry_run.nginx_ok else 'not ok'}")
+    tell.say(
+        f"validation: {'passed' if check.validation.ok else 'FAILED'}; dry-run "
+        f"{check.dry_run.status.value} on {', '.join(check.dry_run.hosts)}; "
+        f"{len(check.dry_run.changed())} change(s), "
+        f"{len(check.dry_run.unverified())} unverified in check mode; nginx -t "
+        f"{'ok' if check.dry_run.nginx_ok else 'not ok'}"
+    )
     for change in check.dry_run.changed()[:8]:
         tell.say(f"  would change {change.host}: {change.task}")
 
@@ -157,13 +166,21 @@ def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
     tell.say(merged.message)
     for c in svc.forge.comments(pr):
         if c.topic and c.topic.startswith("evidence"):
-            tell.say("\n".join(line for line in c.body.splitlines() if line.startswith("| ✅")
-                               or line.startswith("| ❌")))
+            tell.say(
+                "\n".join(
+                    line
+                    for line in c.body.splitlines()
+                    if line.startswith("| ✅") or line.startswith("| ❌")
+                )
+            )
     tell.step("As a user: resolve the name in dnsmasq, then ask nginx for the site")
     ok = _show_site(svc, tell)
     tell.step(f"The trajectory of issue #{issue.number}")
-    tell.say("\n".join(f"{e.step:<16} {e.outcome:<10} @{e.actor}"
-                       for e in svc.trajectory.read(issue.number)))
+    tell.say(
+        "\n".join(
+            f"{e.step:<16} {e.outcome:<10} @{e.actor}" for e in svc.trajectory.read(issue.number)
+        )
+    )
     state = svc.forge.issue(issue.number).state
     tell.say(f"issue #{issue.number} is {state}")
     return 0 if merged.ok and ok and state == "closed" else 1
@@ -180,7 +197,6 @@ def _show_site(svc: Services, tell: Narrator) -> bool:
     if not addresses:
         return False
     status, body = http_get(addresses[0], proxy.ports.http, name)
-    tell.say(f"curl -H 'Host: {name}' http://{addresses[0]}:{proxy.ports.http}/  →  "
-             f"HTTP {status}")
+    tell.say(f"curl -H 'Host: {name}' http://{addresses[0]}:{proxy.ports.http}/  →  HTTP {status}")
     tell.say(" ".join(body.split())[:200])
     return status == 200 and "api-scanner" in body

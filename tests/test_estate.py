@@ -18,8 +18,9 @@ def estate(root: Path):  # type: ignore[no-untyped-def]
 
 def change(action: str, kind: str, name: str, **data: object) -> ChangeSet:
     doc = {"kind": kind, "name": name, **data}
-    return ChangeSet(changes=(ResourceChange(action=action, kind=kind, name=name, data=doc),),
-                     summary="test")
+    return ChangeSet(
+        changes=(ResourceChange(action=action, kind=kind, name=name, data=doc),), summary="test"
+    )
 
 
 def test_seed_estate_parses_every_document(seed_tree: Path) -> None:
@@ -34,8 +35,15 @@ def test_update_keeps_comments_order_and_quoting(seed_tree: Path) -> None:
     container = estate(seed_tree).get("Container", "status-page")
     assert container is not None
     data = container.model_dump(mode="json", exclude_none=True) | {"cores": 4}
-    written = apply_changes(seed_tree, change("update", "Container", "status-page", **{
-        k: v for k, v in data.items() if k not in ("kind", "name")}))
+    written = apply_changes(
+        seed_tree,
+        change(
+            "update",
+            "Container",
+            "status-page",
+            **{k: v for k, v in data.items() if k not in ("kind", "name")},
+        ),
+    )
     after = path.read_text()
     assert written == ["infra/state/containers/status-page.yaml"]
     assert "memory: 512  # MiB" in after and "disk: 4      # GiB" in after
@@ -50,8 +58,15 @@ def test_update_in_a_multi_document_file_touches_only_that_document(seed_tree: P
     assert proxy is not None
     data = proxy.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     data |= {"roles": ["proxy"], "ports": {"http": 18099}, "connection": "local"}
-    apply_changes(seed_tree, change("update", "Host", "proxy1", **{
-        k: v for k, v in data.items() if k not in ("kind", "name")}))
+    apply_changes(
+        seed_tree,
+        change(
+            "update",
+            "Host",
+            "proxy1",
+            **{k: v for k, v in data.items() if k not in ("kind", "name")},
+        ),
+    )
     text = path.read_text()
     assert text.startswith("# The local estate")
     assert "http: 18099" in text and text.count("kind: Host") == 4
@@ -59,8 +74,9 @@ def test_update_in_a_multi_document_file_touches_only_that_document(seed_tree: P
 
 
 def test_create_writes_a_new_file_and_refuses_a_duplicate(seed_tree: Path) -> None:
-    cs = change("create", "DnsRecord", "new.example.com", value="127.0.0.1", server="dns1",
-                owner="t")
+    cs = change(
+        "create", "DnsRecord", "new.example.com", value="127.0.0.1", server="dns1", owner="t"
+    )
     assert apply_changes(seed_tree, cs) == ["infra/state/dns/new.example.com.yaml"]
     doc = YAML(typ="safe").load((seed_tree / "infra/state/dns/new.example.com.yaml").read_text())
     assert list(doc)[:2] == ["kind", "name"]
@@ -77,12 +93,23 @@ def test_delete_removes_the_file_when_it_held_one_document(seed_tree: Path) -> N
 
 def test_a_failed_change_set_writes_nothing(seed_tree: Path) -> None:
     before = {p: p.read_text() for p in (seed_tree / "infra/state").rglob("*.yaml")}
-    cs = ChangeSet(summary="t", changes=(
-        ResourceChange(action="create", kind="DnsRecord", name="x.example.com",
-                       data={"kind": "DnsRecord", "name": "x.example.com", "value": "1.2.3.4",
-                             "server": "dns1"}),
-        ResourceChange(action="delete", kind="Site", name="missing", data={}),
-    ))
+    cs = ChangeSet(
+        summary="t",
+        changes=(
+            ResourceChange(
+                action="create",
+                kind="DnsRecord",
+                name="x.example.com",
+                data={
+                    "kind": "DnsRecord",
+                    "name": "x.example.com",
+                    "value": "1.2.3.4",
+                    "server": "dns1",
+                },
+            ),
+            ResourceChange(action="delete", kind="Site", name="missing", data={}),
+        ),
+    )
     with pytest.raises(InputError):
         apply_changes(seed_tree, cs)
     after = {p: p.read_text() for p in (seed_tree / "infra/state").rglob("*.yaml")}
@@ -105,28 +132,57 @@ def test_blast_radius_is_the_hosts_a_change_lands_on(
     resource = before.get(kind, name)
     assert resource is not None
     data = resource.model_dump(mode="json", exclude_none=True) | {field: value}
-    apply_changes(seed_tree, change("update", kind, name, **{
-        k: v for k, v in data.items() if k not in ("kind", "name")}))
+    apply_changes(
+        seed_tree,
+        change(
+            "update", kind, name, **{k: v for k, v in data.items() if k not in ("kind", "name")}
+        ),
+    )
     assert blast_radius(before, estate(seed_tree)) == hosts
 
 
 def test_moving_a_site_touches_both_proxies(seed_tree: Path) -> None:
     before = estate(seed_tree)
-    apply_changes(seed_tree, change("create", "Host", "proxy2", address="127.0.0.2",
-                                    roles=["proxy"], connection="local", owner="p"))
+    apply_changes(
+        seed_tree,
+        change(
+            "create",
+            "Host",
+            "proxy2",
+            address="127.0.0.2",
+            roles=["proxy"],
+            connection="local",
+            owner="p",
+        ),
+    )
     mid = estate(seed_tree)
     site = mid.get("Site", "status-page")
     assert site is not None
     data = site.model_dump(mode="json", exclude_none=True) | {"proxy": "proxy2"}
-    apply_changes(seed_tree, change("update", "Site", "status-page", **{
-        k: v for k, v in data.items() if k not in ("kind", "name")}))
+    apply_changes(
+        seed_tree,
+        change(
+            "update",
+            "Site",
+            "status-page",
+            **{k: v for k, v in data.items() if k not in ("kind", "name")},
+        ),
+    )
     assert blast_radius(mid, estate(seed_tree)) == ("proxy1", "proxy2")
     assert blast_radius(before, before) == ()
 
 
 def test_inventory_marks_every_desired_state_string_unsafe(seed_tree: Path) -> None:
-    apply_changes(seed_tree, change("create", "DnsRecord", "evil.example.com", server="dns1",
-                                    value="{{ lookup('pipe', 'id') }}"))
+    apply_changes(
+        seed_tree,
+        change(
+            "create",
+            "DnsRecord",
+            "evil.example.com",
+            server="dns1",
+            value="{{ lookup('pipe', 'id') }}",
+        ),
+    )
     text = compile_inventory(estate(seed_tree), Path("/run/x"))
     line = next(x for x in text.splitlines() if "lookup" in x)
     assert "!unsafe" in line

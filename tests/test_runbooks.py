@@ -36,6 +36,11 @@ def test_runbook_is_a_valid_reachable_tree(path: Path) -> None:
 
 
 def test_a_broken_runbook_is_caught() -> None:
-    bad = {"name": "x", "summary": "s", "applies_to": ["Site"], "start": "a",
-           "steps": {"a": {"action": "do it"}}}  # an action without a risk level
+    bad = {
+        "name": "x",
+        "summary": "s",
+        "applies_to": ["Site"],
+        "start": "a",
+        "steps": {"a": {"action": "do it"}},
+    }  # an action without a risk level
     assert list(Draft202012Validator(SCHEMA).iter_errors(bad))

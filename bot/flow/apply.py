@@ -27,40 +27,86 @@ def apply_commit(svc: Services, pr: PullRequest, target_sha: str, actor: str) ->
     with snapshot(svc, pr.base_sha) as base, snapshot(svc, target_sha) as target:
         before, after = estate_of(base), estate_of(target)
         hosts = affected_hosts(svc, before, after)
-        svc.record(ticket, actor, "apply.started", "running",
-                   {"pr": pr.number, "sha": target_sha, "hosts": list(hosts)})
+        svc.record(
+            ticket,
+            actor,
+            "apply.started",
+            "running",
+            {"pr": pr.number, "sha": target_sha, "hosts": list(hosts)},
+        )
         problem = svc.preflight(after, hosts)
         if problem:
-            run = DryRun(head_sha=target_sha, base_sha=pr.base_sha, status=RunStatus.FAILED,
-                         hosts=hosts, check_mode=False, error=problem)
+            run = DryRun(
+                head_sha=target_sha,
+                base_sha=pr.base_sha,
+                status=RunStatus.FAILED,
+                hosts=hosts,
+                check_mode=False,
+                error=problem,
+            )
         else:
             run = _run(svc, pr.number, target, after, hosts, target_sha, pr.base_sha)
         _remember_unknown(svc, run)
         verifications = (
             svc.verifier.verify(after, changed_resources(before, after))
-            if run.status is RunStatus.SUCCESSFUL else []
+            if run.status is RunStatus.SUCCESSFUL
+            else []
         )
-    evidence = Evidence(pr=pr.number, merge_sha=target_sha, apply=run,
-                        verifications=tuple(verifications), at=svc.clock())
-    svc.record(ticket, actor, "apply.finished", run.status.value,
-               {"pr": pr.number, "sha": target_sha},
-               {"changed": len(run.changed()), "failed": [t.task for t in run.failed()],
-                "log": run.log_path, "error": run.error})
-    svc.record(ticket, BOT_LOGIN, "verify", "ok" if evidence.ok else "failed", {},
-               {"checks": [v.model_dump() for v in verifications]})
+    evidence = Evidence(
+        pr=pr.number,
+        merge_sha=target_sha,
+        apply=run,
+        verifications=tuple(verifications),
+        at=svc.clock(),
+    )
+    svc.record(
+        ticket,
+        actor,
+        "apply.finished",
+        run.status.value,
+        {"pr": pr.number, "sha": target_sha},
+        {
+            "changed": len(run.changed()),
+            "failed": [t.task for t in run.failed()],
+            "log": run.log_path,
+            "error": run.error,
+        },
+    )
+    svc.record(
+        ticket,
+        BOT_LOGIN,
+        "verify",
+        "ok" if evidence.ok else "failed",
+        {},
+        {"checks": [v.model_dump() for v in verifications]},
+    )
     _post(svc, pr, evidence)
     return evidence
 
 
-def _run(svc: Services, number: int, tree: Path, after: Estate,
-         hosts: tuple[str, ...], sha: str, base_sha: str) -> DryRun:
+def _run(
+    svc: Services,
+    number: int,
+    tree: Path,
+    after: Estate,
+    hosts: tuple[str, ...],
+    sha: str,
+    base_sha: str,
+) -> DryRun:
     artifacts = svc.paths.artifacts / f"pr-{number}"
     inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
     svc.progress(f"PR #{number}: applying {sha[:7]} to {', '.join(hosts) or 'no host'}")
     return svc.runner.run(
-        RunRequest(playbook_dir=tree / "infra" / "ansible", inventory=inventory, limit=hosts,
-                   check=False, artifact_dir=artifacts, ident=f"pr-{number}-apply-{sha[:7]}",
-                   head_sha=sha, base_sha=base_sha),
+        RunRequest(
+            playbook_dir=tree / "infra" / "ansible",
+            inventory=inventory,
+            limit=hosts,
+            check=False,
+            artifact_dir=artifacts,
+            ident=f"pr-{number}-apply-{sha[:7]}",
+            head_sha=sha,
+            base_sha=base_sha,
+        ),
         svc.progress,
     )
 
@@ -85,8 +131,13 @@ def _post(svc: Services, pr: PullRequest, evidence: Evidence) -> None:
     if not evidence.ok:
         body += "\n" + render_apply_failure(evidence, pr.number)
     svc.forge.ensure_comment(pr.number, f"evidence-{evidence.merge_sha[:12]}", body)
-    svc.record(pr.issue or pr.number, BOT_LOGIN, "evidence.posted",
-               "ok" if evidence.ok else "failed", {"pr": pr.number})
+    svc.record(
+        pr.issue or pr.number,
+        BOT_LOGIN,
+        "evidence.posted",
+        "ok" if evidence.ok else "failed",
+        {"pr": pr.number},
+    )
 
 
 def reconcile(svc: Services, actor: str = BOT_LOGIN) -> DryRun:

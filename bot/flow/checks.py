@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.estate import Estate, blast_radius, write_inventory
 from bot.execute import RunRequest
 from bot.flow.records import PrCheck, Records
-from bot.flow.render import render_pr_body, render_plan, render_run
+from bot.flow.render import render_plan, render_pr_body, render_run
 from bot.flow.services import Services
 from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN
@@ -32,22 +32,41 @@ def check_pr(svc: Services, number: int) -> PrCheck:
     with snapshot(svc, pr.head_sha) as head, snapshot(svc, pr.base_sha) as base:
         _use_base_rules(base, head)
         report = validate_tree(head, changed_files=changed, now=svc.clock())
-        svc.record(ticket, BOT_LOGIN, "validate", "ok" if report.ok else "failed",
-                   {"pr": number, "head": pr.head_sha},
-                   {"errors": [f.message for f in report.errors()][:20]})
-        _status(svc, pr.head_sha, "infrabot/validate", report.ok,
-                "validation passed" if report.ok else f"{len(report.errors())} problem(s)")
+        svc.record(
+            ticket,
+            BOT_LOGIN,
+            "validate",
+            "ok" if report.ok else "failed",
+            {"pr": number, "head": pr.head_sha},
+            {"errors": [f.message for f in report.errors()][:20]},
+        )
+        _status(
+            svc,
+            pr.head_sha,
+            "infrabot/validate",
+            report.ok,
+            "validation passed" if report.ok else f"{len(report.errors())} problem(s)",
+        )
         before, after = estate_of(base), estate_of(head)
         envs = environments(before, after)
-        run = _dry_run_or_skip(svc, number, report, base, (before, after), pr.head_sha,
-                               pr.base_sha)
-    svc.record(ticket, BOT_LOGIN, "dryrun", run.status.value,
-               {"pr": number, "head": pr.head_sha, "hosts": list(run.hosts)},
-               {"changed": len(run.changed()), "unverified": len(run.unverified()),
-                "log": run.log_path})
+        run = _dry_run_or_skip(svc, number, report, base, (before, after), pr.head_sha, pr.base_sha)
+    svc.record(
+        ticket,
+        BOT_LOGIN,
+        "dryrun",
+        run.status.value,
+        {"pr": number, "head": pr.head_sha, "hosts": list(run.hosts)},
+        {"changed": len(run.changed()), "unverified": len(run.unverified()), "log": run.log_path},
+    )
     _status(svc, pr.head_sha, "infrabot/dry-run", run.ok, f"dry-run {run.status.value}")
-    check = PrCheck(pr=number, head_sha=pr.head_sha, base_sha=pr.base_sha,
-                    validation=report, dry_run=run, environments=envs)
+    check = PrCheck(
+        pr=number,
+        head_sha=pr.head_sha,
+        base_sha=pr.base_sha,
+        validation=report,
+        dry_run=run,
+        environments=envs,
+    )
     records = Records(svc.paths.runs)
     records.save_check(check)
     plan = records.plan(pr.issue) if pr.issue else None
@@ -98,18 +117,35 @@ def environments(before: Estate, after: Estate) -> tuple[str, ...]:
 
 
 def _dry_run_or_skip(
-    svc: Services, number: int, report: ValidationReport, base: Path,
-    estates: tuple[Estate, Estate], head_sha: str, base_sha: str,
+    svc: Services,
+    number: int,
+    report: ValidationReport,
+    base: Path,
+    estates: tuple[Estate, Estate],
+    head_sha: str,
+    base_sha: str,
 ) -> DryRun:
     if not report.ok:
-        return DryRun(head_sha=head_sha, base_sha=base_sha, status=RunStatus.SKIPPED, hosts=(),
-                      error="validation failed, so the dry-run was not run: fix the problems "
-                      "above and comment /plan")
+        return DryRun(
+            head_sha=head_sha,
+            base_sha=base_sha,
+            status=RunStatus.SKIPPED,
+            hosts=(),
+            error="validation failed, so the dry-run was not run: fix the problems "
+            "above and comment /plan",
+        )
     before, after = estates
     hosts = affected_hosts(svc, before, after)
     svc.progress(f"PR #{number}: dry-run on {', '.join(hosts) or 'no host'}")
-    return dry_run(svc, f"pr-{number}", content=base, after=after, hosts=hosts,
-                   head_sha=head_sha, base_sha=base_sha)
+    return dry_run(
+        svc,
+        f"pr-{number}",
+        content=base,
+        after=after,
+        hosts=hosts,
+        head_sha=head_sha,
+        base_sha=base_sha,
+    )
 
 
 def affected_hosts(svc: Services, before: Estate, after: Estate) -> tuple[str, ...]:
@@ -118,16 +154,27 @@ def affected_hosts(svc: Services, before: Estate, after: Estate) -> tuple[str, .
 
 
 def dry_run(
-    svc: Services, label: str, *, content: Path, after: Estate, hosts: tuple[str, ...],
-    head_sha: str, base_sha: str,
+    svc: Services,
+    label: str,
+    *,
+    content: Path,
+    after: Estate,
+    hosts: tuple[str, ...],
+    head_sha: str,
+    base_sha: str,
 ) -> DryRun:
     """ansible --check --diff of ``after`` with the Ansible content in ``content``."""
     artifacts = svc.paths.artifacts / label
     inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
     request = RunRequest(
-        playbook_dir=content / "infra" / "ansible", inventory=inventory, limit=hosts,
-        check=True, artifact_dir=artifacts, ident=f"{label}-dryrun-{head_sha[:7]}",
-        head_sha=head_sha, base_sha=base_sha,
+        playbook_dir=content / "infra" / "ansible",
+        inventory=inventory,
+        limit=hosts,
+        check=True,
+        artifact_dir=artifacts,
+        ident=f"{label}-dryrun-{head_sha[:7]}",
+        head_sha=head_sha,
+        base_sha=base_sha,
     )
     run = svc.runner.run(request, svc.progress)
     proxies = tuple(h.name for h in after.hosts_with_role("proxy") if h.name in hosts)
@@ -138,8 +185,12 @@ def dry_run(
 
 
 def _nginx_check(
-    svc: Services, content: Path, inventory: Path, proxies: tuple[str, ...],
-    artifacts: Path, head_sha: str,
+    svc: Services,
+    content: Path,
+    inventory: Path,
+    proxies: tuple[str, ...],
+    artifacts: Path,
+    head_sha: str,
 ) -> tuple[bool, str]:
     """Render the vhosts of each proxy touched and run ``nginx -t`` on them in a scratch prefix."""
     results: list[str] = []
@@ -147,12 +198,18 @@ def _nginx_check(
     for proxy in proxies:
         render_dir = Path(tempfile.mkdtemp(prefix="render-", dir=svc.paths.scratch))
         try:
-            rendered = svc.runner.run(RunRequest(
-                playbook_dir=content / "infra" / "ansible", playbook="render-proxy.yml",
-                inventory=inventory, limit=(proxy,), check=False, artifact_dir=artifacts,
-                ident=f"render-{proxy}-{head_sha[:7]}",
-                extravars={"infrabot_render_dir": str(render_dir)},
-            ))
+            rendered = svc.runner.run(
+                RunRequest(
+                    playbook_dir=content / "infra" / "ansible",
+                    playbook="render-proxy.yml",
+                    inventory=inventory,
+                    limit=(proxy,),
+                    check=False,
+                    artifact_dir=artifacts,
+                    ident=f"render-{proxy}-{head_sha[:7]}",
+                    extravars={"infrabot_render_dir": str(render_dir)},
+                )
+            )
             if rendered.status is not RunStatus.SUCCESSFUL:
                 ok = False
                 results.append(f"{proxy}: rendering the vhosts failed: {rendered.error or ''}")

@@ -45,8 +45,13 @@ def handle_comment(svc: Services, number: int, body: str, author: str) -> Outcom
     if isinstance(parsed, Ignore):
         return Outcome(True, f"not a command ({parsed.reason})")
     pr = svc.forge.pull_request(number)
-    svc.record(pr.issue or number, author, "command.received", "parsed",
-               {"pr": number, "command": body.strip()[:200]})
+    svc.record(
+        pr.issue or number,
+        author,
+        "command.received",
+        "parsed",
+        {"pr": number, "command": body.strip()[:200]},
+    )
     if isinstance(parsed, Reply):
         svc.forge.ensure_comment(number, "help", parsed.text)
         return Outcome(False, parsed.text)
@@ -78,8 +83,11 @@ def _plan(svc: Services, pr: PullRequest, _: Command, author: str) -> Outcome:
         return _refuse(svc, pr, "/plan", [f"PR #{pr.number} is {pr.state}"], author)
     check = check_pr(svc, pr.number)
     ok = check.validation.ok and check.dry_run.ok
-    return Outcome(ok, f"validation {'passed' if check.validation.ok else 'failed'}, "
-                   f"dry-run {check.dry_run.status.value}")
+    return Outcome(
+        ok,
+        f"validation {'passed' if check.validation.ok else 'failed'}, "
+        f"dry-run {check.dry_run.status.value}",
+    )
 
 
 def _apply(svc: Services, pr: PullRequest, _: Command, author: str) -> Outcome:
@@ -93,17 +101,21 @@ def _apply(svc: Services, pr: PullRequest, _: Command, author: str) -> Outcome:
     except LockHeld as exc:
         return _refuse(svc, pr, "/apply", [str(exc)], author)
     svc.record(pr.issue or pr.number, author, "lock.released", "ok", {"pr": pr.number})
-    return Outcome(evidence.ok, f"applied {pr.head_sha[:7]}: "
-                   f"{'verified' if evidence.ok else 'see the evidence comment'}")
+    return Outcome(
+        evidence.ok,
+        f"applied {pr.head_sha[:7]}: {'verified' if evidence.ok else 'see the evidence comment'}",
+    )
 
 
 def _unlock(svc: Services, pr: PullRequest, _: Command, author: str) -> Outcome:
     if not svc.forge.permission(author).at_least(Permission.WRITE):
-        return _refuse(svc, pr, "/unlock", [f"@{author} needs write permission to unlock"],
-                       author)
+        return _refuse(svc, pr, "/unlock", [f"@{author} needs write permission to unlock"], author)
     state = svc.lock.force_release()
-    text = (f"Released the estate lock held by PR #{state.holder}." if state
-            else "The estate lock was not held.")
+    text = (
+        f"Released the estate lock held by PR #{state.holder}."
+        if state
+        else "The estate lock was not held."
+    )
     svc.forge.ensure_comment(pr.number, "unlock", text)
     svc.record(pr.issue or pr.number, author, "lock.released", "forced", {"pr": pr.number})
     return Outcome(True, text)
@@ -148,12 +160,20 @@ def _authorize(svc: Services, pr: PullRequest, user: str) -> list[str]:
     return list(refusal.reasons) if refusal else []
 
 
-def _refuse(svc: Services, pr: PullRequest, action: str, reasons: list[str],
-            author: str) -> Outcome:
-    svc.forge.ensure_comment(pr.number, f"refusal-{action.strip('/')}",
-                             render_refusal(action, reasons))
-    svc.record(pr.issue or pr.number, author, "apply.refused", "refused",
-               {"pr": pr.number, "action": action}, {"reasons": reasons})
+def _refuse(
+    svc: Services, pr: PullRequest, action: str, reasons: list[str], author: str
+) -> Outcome:
+    svc.forge.ensure_comment(
+        pr.number, f"refusal-{action.strip('/')}", render_refusal(action, reasons)
+    )
+    svc.record(
+        pr.issue or pr.number,
+        author,
+        "apply.refused",
+        "refused",
+        {"pr": pr.number, "action": action},
+        {"reasons": reasons},
+    )
     return Outcome(False, f"{action} refused: " + "; ".join(reasons))
 
 
@@ -167,8 +187,9 @@ def merge_pr(svc: Services, number: int, user: str) -> Outcome:
     try:
         with svc.lock.held(number):
             svc.record(ticket, user, "lock.acquired", "ok", {"pr": number})
-            sha = svc.git.merge(pr.head_branch, pr.base_branch,
-                                f"Merge PR #{number}: {pr.title}", user)
+            sha = svc.git.merge(
+                pr.head_branch, pr.base_branch, f"Merge PR #{number}: {pr.title}", user
+            )
             merged = svc.forge.mark_merged(number, sha, user)
             svc.record(ticket, user, "pr.merged", "ok", {"pr": number}, {"sha": sha})
             evidence = apply_commit(svc, merged, sha, user)
@@ -177,13 +198,20 @@ def merge_pr(svc: Services, number: int, user: str) -> Outcome:
     svc.record(ticket, user, "lock.released", "ok", {"pr": number})
     if not evidence.ok:
         if pr.issue:
-            svc.forge.ensure_comment(pr.issue, "apply-failed", f"Merging PR #{number} did not "
-                                     "apply cleanly: see the evidence there. This issue stays "
-                                     "open.")
+            svc.forge.ensure_comment(
+                pr.issue,
+                "apply-failed",
+                f"Merging PR #{number} did not "
+                "apply cleanly: see the evidence there. This issue stays "
+                "open.",
+            )
         return Outcome(False, f"merged as {sha[:7]} but the apply failed: see PR #{number}")
     if pr.issue:
-        svc.forge.close_issue(pr.issue, f"Applied and verified by PR #{number} "
-                              f"(merge `{sha[:7]}`): see the evidence comment there.")
+        svc.forge.close_issue(
+            pr.issue,
+            f"Applied and verified by PR #{number} "
+            f"(merge `{sha[:7]}`): see the evidence comment there.",
+        )
         svc.record(ticket, BOT_LOGIN, "issue.closed", "ok", {"pr": number})
     return Outcome(True, f"merged as {sha[:7]}, applied and verified")
 
@@ -198,10 +226,15 @@ def revert_pr(svc: Services, number: int, user: str) -> Outcome:
     branch = f"infrabot/revert-{number}"
     svc.git.revert_on_branch(branch, pr.base_branch, pr.merge_sha, BOT_LOGIN, svc.paths.scratch)
     revert = svc.forge.open_pull_request(
-        branch=branch, base=pr.base_branch, title=f"Revert #{number}: {pr.title}",
-        body=f"Reverts #{number}.", issue=None, author=BOT_LOGIN,
+        branch=branch,
+        base=pr.base_branch,
+        title=f"Revert #{number}: {pr.title}",
+        body=f"Reverts #{number}.",
+        issue=None,
+        author=BOT_LOGIN,
     )
-    svc.record(pr.issue or number, user, "revert.opened", "ok", {"pr": number},
-               {"revert": revert.number})
+    svc.record(
+        pr.issue or number, user, "revert.opened", "ok", {"pr": number}, {"revert": revert.number}
+    )
     check_pr(svc, revert.number)
     return Outcome(True, f"opened revert PR #{revert.number}")

@@ -15,13 +15,26 @@ def plan_working_tree(svc: Services, *, all_hosts: bool = False) -> DryRun:
     report = validate_tree(svc.root)
     if not report.ok:
         first = report.errors()[0]
-        return DryRun(head_sha="working-tree", base_sha=base_sha, status=RunStatus.SKIPPED,
-                      hosts=(), error=f"validation failed ({len(report.errors())} problem(s), "
-                      f"first: {first.location()} {first.message}): run `infrabot validate`")
+        return DryRun(
+            head_sha="working-tree",
+            base_sha=base_sha,
+            status=RunStatus.SKIPPED,
+            hosts=(),
+            error=f"validation failed ({len(report.errors())} problem(s), "
+            f"first: {first.location()} {first.message}): run `infrabot validate`",
+        )
     after = estate_of(svc.root)
     with snapshot(svc, base) as tree:
         before = estate_of(tree)
-    hosts = (tuple(h.name for h in after.hosts()) if all_hosts
-             else affected_hosts(svc, before, after))
-    return dry_run(svc, "working-tree", content=svc.root, after=after, hosts=hosts,
-                   head_sha="working-tree", base_sha=base_sha)
+    hosts = (
+        tuple(h.name for h in after.hosts()) if all_hosts else affected_hosts(svc, before, after)
+    )
+    return dry_run(
+        svc,
+        "working-tree",
+        content=svc.root,
+        after=after,
+        hosts=hosts,
+        head_sha="working-tree",
+        base_sha=base_sha,
+    )

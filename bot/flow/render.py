@@ -108,8 +108,10 @@ def render_run(run: DryRun, title: str) -> str:
             f"{clip(redact(run.nginx_check), 1500)}\n```"
         )
     if diffs:
-        parts.append(f"<details><summary>Diffs</summary>\n\n```diff\n"
-                     f"{clip(redact(diffs), MAX_DIFF)}\n```\n</details>")
+        parts.append(
+            f"<details><summary>Diffs</summary>\n\n```diff\n"
+            f"{clip(redact(diffs), MAX_DIFF)}\n```\n</details>"
+        )
     if run.log_path:
         parts.append(f"Full log: `{run.log_path}`")
     return "\n\n".join(parts) + "\n"
@@ -149,9 +151,10 @@ def render_evidence(ev: Evidence, issue: int | None) -> str:
         f"| {'✅' if v.ok else '❌'} | {v.check} | {clip(redact(v.detail), 300)} |"
         for v in ev.verifications
     )
-    changed = "\n".join(
-        f"- {t.host}: {redact(t.task)}" for t in ev.apply.changed()[:MAX_ROWS]
-    ) or "- (nothing changed)"
+    changed = (
+        "\n".join(f"- {t.host}: {redact(t.task)}" for t in ev.apply.changed()[:MAX_ROWS])
+        or "- (nothing changed)"
+    )
     return f"""### Evidence: {verdict}
 
 Applied `{ev.merge_sha[:7]}` at {ev.at.isoformat(timespec="seconds")}.
@@ -176,8 +179,9 @@ def render_apply_failure(ev: Evidence, pr: int) -> str:
     )
     if ev.apply.status is RunStatus.UNKNOWN:
         what = f"- {redact(ev.apply.error or 'the run ended without a recap')}"
-    bad = "\n".join(f"- {v.check}: {clip(redact(v.detail), 300)}" for v in ev.verifications
-                    if not v.ok)
+    bad = "\n".join(
+        f"- {v.check}: {clip(redact(v.detail), 300)}" for v in ev.verifications if not v.ok
+    )
     return f"""### What failed
 {what or "- (no task failed)"}
 {bad}
@@ -189,8 +193,11 @@ applies the previous state. Or fix forward in a new PR. The issue stays open.
 
 def summarize_run(run: DryRun) -> str:
     """One line per host: the recap, as a terminal shows it."""
-    lines = [f"{run.status.value} in {run.duration_s:.1f}s" + (f": {run.error}" if run.error
-                                                                 else "")]
-    lines += [f"{h.host:<12} ok={h.ok} changed={h.changed} failed={h.failed} "
-              f"unreachable={h.unreachable}" for h in run.recap]
+    lines = [
+        f"{run.status.value} in {run.duration_s:.1f}s" + (f": {run.error}" if run.error else "")
+    ]
+    lines += [
+        f"{h.host:<12} ok={h.ok} changed={h.changed} failed={h.failed} unreachable={h.unreachable}"
+        for h in run.recap
+    ]
     return "\n".join(lines)

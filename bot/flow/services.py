@@ -12,7 +12,7 @@ from bot.config import Config, Paths
 from bot.engines.base import Engine
 from bot.estate import Estate
 from bot.execute import PlaybookRunner
-from bot.forge.base import Forge
+from bot.forge.base import ConversationForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, Event, Trajectory
 from bot.model import Resource, Verification
@@ -35,7 +35,7 @@ class Services:
     root: Path
     config: Config
     paths: Paths
-    forge: Forge
+    forge: ConversationForge
     engine: Engine
     runner: PlaybookRunner
     git: GitRepo

@@ -31,7 +31,10 @@ def load_ticket(svc: Services, number: int) -> Ticket:
     issue = svc.forge.issue(number)
     replies = tuple(c.body for c in svc.forge.comments(number) if c.author != BOT_LOGIN)
     return Ticket(
-        number=issue.number, title=issue.title, body=issue.body, author=issue.author,
+        number=issue.number,
+        title=issue.title,
+        body=issue.body,
+        author=issue.author,
         replies=replies,
     )
 
@@ -58,15 +61,27 @@ def handle_issue(svc: Services, number: int) -> IssueOutcome:
         return _ask(svc, ticket, changes)
     svc.forge.ensure_comment(number, "plan", render_plan(plan))
     Records(svc.paths.runs).save_plan(plan)
-    svc.record(number, svc.engine.name, "plan.posted", "ok",
-               {"capabilities": list(plan.capabilities)}, {"risk": plan.risk.value})
+    svc.record(
+        number,
+        svc.engine.name,
+        "plan.posted",
+        "ok",
+        {"capabilities": list(plan.capabilities)},
+        {"risk": plan.risk.value},
+    )
     return _open_pr(svc, ticket, plan, changes)
 
 
 def _ask(svc: Services, ticket: Ticket, question: Clarification) -> IssueOutcome:
     svc.forge.ensure_comment(ticket.number, "clarify", render_clarification(question))
-    svc.record(ticket.number, svc.engine.name, "engine.clarify", "asked",
-               {"replies": len(ticket.replies)}, {"questions": list(question.questions)})
+    svc.record(
+        ticket.number,
+        svc.engine.name,
+        "engine.clarify",
+        "asked",
+        {"replies": len(ticket.replies)},
+        {"questions": list(question.questions)},
+    )
     return IssueOutcome("asked", "\n".join(question.questions))
 
 
@@ -77,8 +92,11 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
     existed = svc.git.branch_exists(branch)
     try:
         sha = svc.git.commit_on_branch(
-            branch, base, lambda tree: apply_changes(tree, changes),
-            f"{changes.summary}\n\nFor #{ticket.number}: {ticket.title}", BOT_LOGIN,
+            branch,
+            base,
+            lambda tree: apply_changes(tree, changes),
+            f"{changes.summary}\n\nFor #{ticket.number}: {ticket.title}",
+            BOT_LOGIN,
             svc.paths.scratch,
         )
     except InfrabotError as exc:
@@ -90,16 +108,30 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
     if outside:
         if not existed:
             svc.git.delete_branch(branch)
-        return _fail(svc, ticket, f"the change touches paths outside the desired state: "
-                     f"{', '.join(outside)}")
+        return _fail(
+            svc, ticket, f"the change touches paths outside the desired state: {', '.join(outside)}"
+        )
     pr = svc.forge.open_pull_request(
-        branch=branch, base=base, title=f"{ticket.title} (#{ticket.number})",
-        body=render_plan(plan), issue=ticket.number, author=BOT_LOGIN,
+        branch=branch,
+        base=base,
+        title=f"{ticket.title} (#{ticket.number})",
+        body=render_plan(plan),
+        issue=ticket.number,
+        author=BOT_LOGIN,
     )
-    svc.record(ticket.number, BOT_LOGIN, "pr.opened", "ok", {"branch": branch},
-               {"pr": pr.number, "head": sha})
-    svc.forge.ensure_comment(ticket.number, "pr", f"Opened pull request #{pr.number} "
-                             f"(`{branch}`) with the plan, validation and dry-run.")
+    svc.record(
+        ticket.number,
+        BOT_LOGIN,
+        "pr.opened",
+        "ok",
+        {"branch": branch},
+        {"pr": pr.number, "head": sha},
+    )
+    svc.forge.ensure_comment(
+        ticket.number,
+        "pr",
+        f"Opened pull request #{pr.number} (`{branch}`) with the plan, validation and dry-run.",
+    )
     check_pr(svc, pr.number)
     return IssueOutcome("pr", f"opened PR #{pr.number}", pr=pr.number)
 

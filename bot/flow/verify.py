@@ -39,8 +39,9 @@ def _retry(probe: Probe, attempts: int = 10, delay: float = 0.3) -> tuple[bool, 
 def resolve(name: str, port: int, server: str = "127.0.0.1") -> list[str]:
     query = dns.message.make_query(name, dns.rdatatype.A)
     answer = dns.query.udp(query, server, port=port, timeout=2.0)
-    return [item.address for rrset in answer.answer for item in rrset
-            if rrset.rdtype == dns.rdatatype.A]
+    return [
+        item.address for rrset in answer.answer for item in rrset if rrset.rdtype == dns.rdatatype.A
+    ]
 
 
 def http_get(address: str, port: int, host_header: str, path: str = "/") -> tuple[int, str]:
@@ -123,8 +124,11 @@ class LocalVerifier:
             return Verification(check=label, ok=False, detail=f"cannot read {path}: {exc}")
         listed = {t for g in groups for t in g.get("targets", [])}
         missing = [t for t in target.targets if t not in listed]
-        detail = (f"missing from {path.name}: {', '.join(missing)}" if missing
-                  else f"{', '.join(target.targets)} listed in {path}")
+        detail = (
+            f"missing from {path.name}: {', '.join(missing)}"
+            if missing
+            else f"{', '.join(target.targets)} listed in {path}"
+        )
         return Verification(check=label, ok=not missing, detail=detail)
 
     def _container(self, estate: Estate, container: Resource) -> Verification:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -191,3 +192,24 @@ def check_review(pr: PullRequest, author: str, state: ReviewState) -> None:
 
 def not_found(number: int) -> InputError:
     return InputError(f"no issue or pull request #{number}")
+
+
+class ConversationForge(Forge, Protocol):
+    """A forge the bot also drives for people: the local forge, where the ``infrabot`` CLI
+    opens issues, comments, reviews and records merges (on GitHub people do that in the UI)."""
+
+    def create_issue(
+        self, title: str, body: str, author: str, *, labels: Sequence[str] = ()
+    ) -> Issue: ...
+
+    def list_issues(self, state: Literal["open", "closed"] | None = None) -> list[Issue]: ...
+
+    def list_pull_requests(
+        self, state: Literal["open", "closed", "merged"] | None = None
+    ) -> list[PullRequest]: ...
+
+    def add_comment(self, number: int, body: str, author: str) -> Comment: ...
+
+    def add_review(self, number: int, author: str, state: ReviewState) -> Review: ...
+
+    def mark_merged(self, number: int, merge_sha: str, by: str) -> PullRequest: ...
