@@ -12,6 +12,7 @@ from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
 from bot.forge.base import BOT_LOGIN
+from bot.localestate import LocalEstate, render_status
 from bot.wiring import open_services
 
 
@@ -115,6 +116,27 @@ def pr_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def pr_open(args: argparse.Namespace) -> int:
+    from bot.flow.checks import check_pr
+
+    svc = _services(args)
+    user = _user(args, svc)
+    if not svc.git.branch_exists(args.branch):
+        raise InputError(f"no branch {args.branch!r} in {svc.root}")
+    pr = svc.forge.open_pull_request(
+        branch=args.branch,
+        base=svc.config.base_branch,
+        title=args.title or args.branch,
+        body="",
+        issue=args.issue,
+        author=user,
+    )
+    svc.record(pr.issue or pr.number, user, "pr.opened", "ok", {"branch": args.branch})
+    check_pr(svc, pr.number)
+    emit(args, svc.forge.pull_request(pr.number), _pr_summary(svc, pr.number))
+    return 0
+
+
 def pr_show(args: argparse.Namespace) -> int:
     svc = _services(args)
     pr = svc.forge.pull_request(args.number)
@@ -189,10 +211,9 @@ def plan(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _local_estate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _local_estate(args: argparse.Namespace) -> LocalEstate:
     from bot.config import Paths
     from bot.flow.trees import estate_of
-    from bot.localestate import LocalEstate
 
     root = _root(args)
     hosts = [h for h in estate_of(root).hosts() if h.connection == "local"]
@@ -201,19 +222,19 @@ def _local_estate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def estate_up(args: argparse.Namespace) -> int:
     status = _local_estate(args).up()
-    emit(args, status, status.render() if hasattr(status, "render") else str(status))
+    emit(args, status, render_status(status))
     return 0
 
 
 def estate_down(args: argparse.Namespace) -> int:
     status = _local_estate(args).down()
-    emit(args, status, status.render() if hasattr(status, "render") else str(status))
+    emit(args, status, render_status(status))
     return 0
 
 
 def estate_status(args: argparse.Namespace) -> int:
     status = _local_estate(args).status()
-    emit(args, status, status.render() if hasattr(status, "render") else str(status))
+    emit(args, status, render_status(status))
     return 0
 
 

@@ -25,7 +25,7 @@ from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of
 from bot.flow.verify import http_get, resolve
-from bot.localestate import LocalEstate
+from bot.localestate import LocalEstate, render_status
 from bot.model import ChangeSet, Host, ResourceChange
 from bot.wiring import open_services
 
@@ -128,7 +128,7 @@ def run_demo(*, keep: bool, directory: Path | None, quiet: bool) -> int:
 
 def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
     tell.step("infrabot estate up: nginx, dnsmasq and the container node on loopback")
-    tell.say(estate.up().render())
+    tell.say(render_status(estate.up()))
     tell.step("Bring the estate to main (the existing status-page container and site)")
     tell.say(summarize_run(reconcile(svc)))
 

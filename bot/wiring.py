@@ -23,7 +23,19 @@ def local_preflight(runtime_root: Path) -> Callable[[Estate, tuple[str, ...]], s
         local = [h for h in estate.hosts() if h.connection == "local" and h.name in hosts]
         if not local:
             return None
-        return LocalEstate(runtime_root, local).not_ready()
+        status = LocalEstate(runtime_root, local).status()
+        down = [
+            f"{host.name}/{svc.name}"
+            for host in status.hosts
+            for svc in status.services_of(host)
+            if not svc.running
+        ]
+        if down:
+            return (
+                f"the local estate is not running ({', '.join(down)} stopped): "
+                "run `infrabot estate up` and try again"
+            )
+        return None
 
     return preflight
 

@@ -73,7 +73,7 @@ def _issue_reply(svc: Services, number: int, body: str, author: str) -> Outcome:
     waiting, opened = "clarify" in mine, "pr" in mine
     if issue.state != "open" or not waiting or opened:
         return Outcome(True, "comment recorded")
-    svc.record(number, author, "ticket.reply", "resumed", {"chars": len(body)})
+    svc.record(number, author, "ticket.replied", "resumed", {"chars": len(body)})
     outcome = handle_issue(svc, number)
     return Outcome(outcome.kind != "failed", outcome.message)
 

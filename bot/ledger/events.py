@@ -23,6 +23,7 @@ STEPS: dict[str, str] = {
     "pr.opened": "A branch was committed and a pull request opened (or updated) for it.",
     "pr.updated": "A pull request's body or head changed and its checks were refreshed.",
     "pr.failed": "Drafting or opening the pull request failed; the ticket says why.",
+    "pr.reviewed": "A person approved or requested changes on a pull request's head.",
     "pr.merged": "A pull request was merged into the base branch.",
     "validate": "yamllint, schema, pydantic, references and policy ran on a PR head.",
     "dryrun": "ansible-playbook --check --diff ran on the hosts a PR head touches.",

@@ -1,0 +1,219 @@
+"""Bad input, driven through the ``infrabot`` command as a user would: each gets a clear
+message on the issue or PR, nothing applies, and nothing is left half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.demo import SEED_REQUEST, make_copy
+from bot.ledger import EstateLock
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "infra-repo"
+    path.mkdir()
+    make_copy(ROOT, path)
+    monkeypatch.chdir(path)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["-q", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def git(repo: Path, *args: str) -> str:
+    env = os.environ | {
+        "GIT_AUTHOR_NAME": "bob",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "bob",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
+    )
+    return done.stdout
+
+
+def branch_with(repo: Path, branch: str, files: dict[str, str]) -> None:
+    """A person's branch: edit files in a worktree and commit (main stays checked out)."""
+    tree = repo.parent / f"wt-{branch.replace('/', '-')}"
+    git(repo, "worktree", "add", "-q", "-b", branch, str(tree), "main")
+    for rel, text in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", f"edit {branch}")
+    git(repo, "worktree", "remove", "--force", str(tree))
+
+
+def pr_json(capsys: pytest.CaptureFixture[str], number: int) -> dict:  # type: ignore[type-arg]
+    code, out, _ = run(capsys, "pr", "show", str(number), "--json")
+    assert code == 0
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def open_branch_pr(capsys: pytest.CaptureFixture[str], repo: Path, files: dict[str, str]) -> int:
+    branch_with(repo, "bob/change", files)
+    code, out, err = run(capsys, "pr", "open", "bob/change", "--as", "bob", "--json")
+    assert code == 0, err
+    return int(json.loads(out)["number"])
+
+
+def assert_refused_and_nothing_applied(
+    capsys: pytest.CaptureFixture[str], repo: Path, number: int, needle: str
+) -> None:
+    head_before = git(repo, "rev-parse", "main")
+    run(capsys, "pr", "review", str(number), "--approve", "--as", "alice")
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/apply", "--as", "alice")
+    assert code == 1 and "refused" in out and needle in out
+    code, out, _ = run(capsys, "pr", "merge", str(number), "--as", "alice")
+    assert code == 1 and "refused" in out
+    assert git(repo, "rev-parse", "main") == head_before  # not merged
+    assert not (repo / ".infrabot/estate").exists()  # nothing was applied anywhere
+    assert EstateLock(repo / ".infrabot/ledger.db").holder() is None  # no stale lock
+    bodies = [c["body"] for c in pr_json(capsys, number)["comments"]]
+    assert any("refused" in b for b in bodies)
+
+
+SITE = "infra/state/sites/status-page.yaml"
+CONTAINER = "infra/state/containers/status-page.yaml"
+GOOD_SITE = (ROOT / SITE).read_text()
+GOOD_CONTAINER = (ROOT / CONTAINER).read_text()
+
+
+@pytest.mark.parametrize(
+    ("files", "in_report"),
+    [
+        pytest.param({SITE: "kind: Site\nname: [oops\n"}, "malformed YAML", id="malformed-yaml"),
+        pytest.param(
+            {CONTAINER: GOOD_CONTAINER.replace("cores: 1", "cores: lots")},
+            "$.cores",
+            id="schema-violation",
+        ),
+        pytest.param(
+            {SITE: GOOD_SITE.replace("proxy: proxy1", "proxy: proxy9")}, "proxy9", id="missing-host"
+        ),
+        pytest.param(
+            {
+                "infra/state/containers/twin.yaml": GOOD_CONTAINER.replace(
+                    "status-page", "twin"
+                ).replace("vmid: 100", "vmid: 150")
+            },
+            "10.77.0.10",
+            id="duplicate-ip",
+        ),
+        pytest.param(
+            {
+                SITE: GOOD_SITE.replace(
+                    '"http://10.77.0.10:8080"', "\"http://{{ lookup('pipe', 'id') }}:8080\""
+                )
+            },
+            "template",
+            id="jinja-lookup",
+        ),
+        pytest.param(
+            {"infra/ansible/site.yml": "- hosts: all\n  tasks: []\n"},
+            "outside the desired-state paths",
+            id="outside-paths",
+        ),
+    ],
+)
+def test_a_bad_pr_is_reported_and_never_applied(
+    capsys: pytest.CaptureFixture[str], repo: Path, files: dict[str, str], in_report: str
+) -> None:
+    number = open_branch_pr(capsys, repo, files)
+    pr = pr_json(capsys, number)
+    body = pr["pull_request"]["body"]
+    assert in_report in body
+    assert "dry-run was not run" in body
+    states = {s["context"]: s["state"] for s in pr["statuses"]}
+    assert states["infrabot/validate"] == "failure"
+    assert_refused_and_nothing_applied(capsys, repo, number, "validation")
+
+
+def test_a_request_the_engine_cannot_map_gets_a_question_and_no_branch(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "issue", "open", "please make everything faster", "--as", "alice", "--json"
+    )
+    assert code == 0 and json.loads(out)["outcome"] == "asked"
+    code, out, _ = run(capsys, "issue", "show", "1", "--json")
+    shown = json.loads(out)
+    assert any("Reply" in c["body"] for c in shown["comments"])
+    assert [e["step"] for e in shown["trajectory"]][-1] == "engine.clarify"
+    assert "infrabot/" not in git(repo, "branch", "--list")
+
+
+def test_an_unknown_command_gets_the_help_text(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    number = open_branch_pr(
+        capsys,
+        repo,
+        {
+            "infra/state/dns/x.example.com.yaml": (
+                "kind: DnsRecord\nname: x.example.com\nowner: bob\nvalue: 127.0.0.1\nserver: dns1\n"
+            )
+        },
+    )
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/destroy", "--as", "bob")
+    assert code == 1 and "/apply" in out and "/plan" in out
+
+
+def test_apply_needs_permission_and_an_approval(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    code, out, err = run(capsys, "issue", "open", SEED_REQUEST, "--as", "alice", "--json")
+    assert code == 0, err
+    number = json.loads(out)["pr"]
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/apply", "--as", "carol")
+    assert code == 1 and "@carol has read permission" in out and "approval" in out
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/apply", "--as", "bob")
+    assert code == 1 and "approval" in out and "permission" not in out
+    assert not (repo / ".infrabot/estate").exists()
+    steps = [
+        e["step"] for e in json.loads(run(capsys, "issue", "show", "1", "--json")[1])["trajectory"]
+    ]
+    assert steps.count("apply.refused") == 2
+
+
+def test_a_merge_while_another_apply_holds_the_lock_is_refused(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    code, out, err = run(capsys, "issue", "open", SEED_REQUEST, "--as", "alice", "--json")
+    assert code == 0, err
+    number = json.loads(out)["pr"]
+    run(capsys, "pr", "review", str(number), "--approve", "--as", "bob")
+    lock = EstateLock(repo / ".infrabot/ledger.db")
+    lock.acquire(99, pid=os.getpid())  # another apply, alive, holds the estate
+    head = git(repo, "rev-parse", "main")
+    code, out, _ = run(capsys, "pr", "merge", str(number), "--as", "alice")
+    assert code == 1 and "#99" in out
+    assert git(repo, "rev-parse", "main") == head
+    holder = lock.holder()
+    assert holder is not None and holder.holder == 99  # the other apply keeps its lock
+    lock.release(99)
+
+
+def test_cli_errors_are_one_line_without_traceback(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    code, _, err = run(capsys, "pr", "show", "42")
+    assert code == 2 and err.strip() == "infrabot: no issue or pull request #42"
+    code, _, err = run(capsys, "issue", "open", "x", "--as", "mallory")
+    assert code == 2 and "known users: alice, bob, carol" in err and "\n" not in err.strip()
+    code, _, err = run(capsys, "issue", "open", "x")
+    assert code == 2 and "--as" in err
