@@ -1,0 +1,37 @@
+"""The Ansible content parses, and the local path never needs community.general."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest_localestate import ANSIBLE_DIR, local_host, run_playbook, write_inventory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    hosts = {"n1": local_host(tmp_path, "n1", ["node", "proxy", "dns", "monitoring"])}
+    return write_inventory(tmp_path / "inventory.yml", hosts)
+
+
+@pytest.mark.parametrize("playbook", ["site.yml", "render-proxy.yml"])
+def test_syntax_check_passes(inventory: Path, playbook: str) -> None:
+    run = run_playbook(playbook, inventory, "--syntax-check")
+    assert run.rc == 0, run.output
+
+
+def test_proxmox_tasks_are_only_included_for_proxmox_nodes() -> None:
+    """Statically importing them would make every run need the collection."""
+    tasks = (ANSIBLE_DIR / "roles/node/tasks/main.yml").read_text()
+    assert "include_tasks: proxmox.yml" in tasks and "import_tasks" not in tasks
+    assert "infrabot_provider | default('local') == 'proxmox'" in tasks
+    proxmox = (ANSIBLE_DIR / "roles/node/tasks/proxmox.yml").read_text()
+    assert proxmox.count("no_log: true") == proxmox.count("api_token_secret:")
+
+
+def test_render_proxy_refuses_to_run_without_a_render_dir(inventory: Path, tmp_path: Path) -> None:
+    run = run_playbook("render-proxy.yml", inventory)
+    assert run.rc != 0
+    assert "infrabot_render_dir" in run.output
