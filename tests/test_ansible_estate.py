@@ -27,10 +27,14 @@ from conftest_localestate import (
 from bot.localestate import LocalEstate, netns_available
 from bot.model import Host
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(netns_available() is not None, reason="needs network namespaces"),
-]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def needs_netns() -> None:
+    reason = netns_available()
+    if reason is not None:
+        pytest.skip(f"network namespaces are not available here: {reason}")
 
 
 class Estate:
@@ -93,6 +97,7 @@ def page_through_proxy(est: Estate) -> str | None:
     return body if status == 200 and est.ctr["hostname"] in body else None
 
 
+@pytest.mark.usefixtures("needs_netns")
 def test_check_then_apply_then_reconcile(estate: Estate) -> None:
     est = estate
     status = est.local.up()

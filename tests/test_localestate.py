@@ -210,11 +210,15 @@ def script(
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
-netns = pytest.mark.skipif(netns_available() is not None, reason="needs network namespaces")
+@pytest.fixture
+def needs_netns() -> None:
+    reason = netns_available()
+    if reason is not None:
+        pytest.skip(f"network namespaces are not available here: {reason}")
 
 
 @pytest.mark.integration
-@netns
+@pytest.mark.usefixtures("needs_netns")
 def test_container_script_repairs_a_dead_service_and_removes_cleanly(tmp_path: Path) -> None:
     state = tmp_path / "containers"
     ctr = container(f"t{unique()}")
@@ -240,7 +244,7 @@ def test_container_script_repairs_a_dead_service_and_removes_cleanly(tmp_path: P
 
 
 @pytest.mark.integration
-@netns
+@pytest.mark.usefixtures("needs_netns")
 def test_container_script_never_takes_over_a_namespace_it_did_not_make(tmp_path: Path) -> None:
     ctr = container(f"t{unique()}")
     foreign = f"ib-{ctr['name']}"
