@@ -184,14 +184,15 @@ def test_desired_state_values_are_never_templated(tmp_path: Path) -> None:
     }  # fmt: skip
     inventory = write_inventory(tmp_path / "inventory.yml", hosts)
 
-    check = run_playbook("site.yml", inventory, "--check", "--diff")
+    render_dir = tmp_path / "render"
+    (render_dir / "proxy1" / "sites").mkdir(parents=True)
+    check = run_playbook(
+        "site.yml", inventory, "--check", "--diff", "-e", f"infrabot_render_dir={render_dir}"
+    )
     assert check.rc == 0, check.output
     assert f"server_name {evil};" in check.output
-
-    render_dir = tmp_path / "render"
-    render = run_playbook("render-proxy.yml", inventory, "-e", f"infrabot_render_dir={render_dir}")
-    assert render.rc == 0, render.output
-    assert f"server_name {evil};" in (render_dir / "sites/evil.conf").read_text()
+    rendered = (render_dir / "proxy1/sites/all-vhosts.conf").read_text()
+    assert f"server_name {evil};" in rendered
 
     apply = run_playbook("site.yml", inventory, "--limit", "dns1,mon1")
     assert apply.rc == 0, apply.output

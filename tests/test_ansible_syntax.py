@@ -16,9 +16,8 @@ def inventory(tmp_path: Path) -> Path:
     return write_inventory(tmp_path / "inventory.yml", hosts)
 
 
-@pytest.mark.parametrize("playbook", ["site.yml", "render-proxy.yml"])
-def test_syntax_check_passes(inventory: Path, playbook: str) -> None:
-    run = run_playbook(playbook, inventory, "--syntax-check")
+def test_syntax_check_passes(inventory: Path) -> None:
+    run = run_playbook("site.yml", inventory, "--syntax-check")
     assert run.rc == 0, run.output
 
 
@@ -29,9 +28,3 @@ def test_proxmox_tasks_are_only_included_for_proxmox_nodes() -> None:
     assert "infrabot_provider | default('local') == 'proxmox'" in tasks
     proxmox = (ANSIBLE_DIR / "roles/node/tasks/proxmox.yml").read_text()
     assert proxmox.count("no_log: true") == proxmox.count("api_token_secret:")
-
-
-def test_render_proxy_refuses_to_run_without_a_render_dir(inventory: Path, tmp_path: Path) -> None:
-    run = run_playbook("render-proxy.yml", inventory)
-    assert run.rc != 0
-    assert "infrabot_render_dir" in run.output

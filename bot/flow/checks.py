@@ -163,60 +163,41 @@ def dry_run(
     head_sha: str,
     base_sha: str,
 ) -> DryRun:
-    """ansible --check --diff of ``after`` with the Ansible content in ``content``."""
+    """ansible --check --diff of ``after`` with the Ansible content in ``content``.
+
+    The same run renders the vhosts of the proxies it touches into a scratch directory;
+    ``nginx -t`` then checks them in a scratch prefix (check mode cannot run ``validate:``).
+    """
     artifacts = svc.paths.artifacts / label
     inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
-    request = RunRequest(
-        playbook_dir=content / "infra" / "ansible",
-        inventory=inventory,
-        limit=hosts,
-        check=True,
-        artifact_dir=artifacts,
-        ident=f"{label}-dryrun-{head_sha[:7]}",
-        head_sha=head_sha,
-        base_sha=base_sha,
-    )
-    run = svc.runner.run(request, svc.progress)
     proxies = tuple(h.name for h in after.hosts_with_role("proxy") if h.name in hosts)
-    if not proxies or run.status is RunStatus.SKIPPED:
-        return run
-    ok, output = _nginx_check(svc, content, inventory, proxies, artifacts, head_sha)
+    svc.paths.scratch.mkdir(parents=True, exist_ok=True)
+    render_dir = Path(tempfile.mkdtemp(prefix="render-", dir=svc.paths.scratch))
+    try:
+        for proxy in proxies:
+            (render_dir / proxy / "sites").mkdir(parents=True)
+        request = RunRequest(
+            playbook_dir=content / "infra" / "ansible",
+            inventory=inventory,
+            limit=hosts,
+            check=True,
+            artifact_dir=artifacts,
+            ident=f"{label}-dryrun-{head_sha[:7]}",
+            head_sha=head_sha,
+            base_sha=base_sha,
+            extravars={"infrabot_render_dir": str(render_dir)},
+        )
+        run = svc.runner.run(request, svc.progress)
+        if not proxies or run.status is not RunStatus.SUCCESSFUL:
+            return run
+        ok, output = _nginx_check(svc, render_dir, proxies)
+    finally:
+        shutil.rmtree(render_dir, ignore_errors=True)
     return run.model_copy(update={"nginx_ok": ok, "nginx_check": output})
 
 
-def _nginx_check(
-    svc: Services,
-    content: Path,
-    inventory: Path,
-    proxies: tuple[str, ...],
-    artifacts: Path,
-    head_sha: str,
-) -> tuple[bool, str]:
-    """Render the vhosts of each proxy touched and run ``nginx -t`` on them in a scratch prefix."""
-    results: list[str] = []
-    ok = True
-    for proxy in proxies:
-        render_dir = Path(tempfile.mkdtemp(prefix="render-", dir=svc.paths.scratch))
-        try:
-            rendered = svc.runner.run(
-                RunRequest(
-                    playbook_dir=content / "infra" / "ansible",
-                    playbook="render-proxy.yml",
-                    inventory=inventory,
-                    limit=(proxy,),
-                    check=False,
-                    artifact_dir=artifacts,
-                    ident=f"render-{proxy}-{head_sha[:7]}",
-                    extravars={"infrabot_render_dir": str(render_dir)},
-                )
-            )
-            if rendered.status is not RunStatus.SUCCESSFUL:
-                ok = False
-                results.append(f"{proxy}: rendering the vhosts failed: {rendered.error or ''}")
-                continue
-            host_ok, out = svc.nginx_test(render_dir / "sites")
-            ok = ok and host_ok
-            results.append(f"{proxy}: {out.strip()}")
-        finally:
-            shutil.rmtree(render_dir, ignore_errors=True)
-    return ok, "\n".join(results)
+def _nginx_check(svc: Services, render_dir: Path, proxies: tuple[str, ...]) -> tuple[bool, str]:
+    """``nginx -t`` on the vhosts rendered for each proxy the change touches."""
+    results = [(proxy, *svc.nginx_test(render_dir / proxy / "sites")) for proxy in proxies]
+    ok = all(host_ok for _, host_ok, _ in results)
+    return ok, "\n".join(f"{proxy}: {out.strip()}" for proxy, _, out in results)

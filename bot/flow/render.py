@@ -84,7 +84,8 @@ def render_run(run: DryRun, title: str) -> str:
         f"| {h.host} | {h.ok} | {h.changed} | {h.failed} | {h.skipped} | {h.unreachable} |"
         for h in run.recap
     )
-    notable = [t for t in run.tasks if t.status != "ok" or t.unverified][:MAX_ROWS]
+    notable = [t for t in run.tasks if t.status not in ("ok", "skipped") or t.unverified]
+    notable = notable[:MAX_ROWS]
     tasks = "\n".join(_task_row(t) for t in notable) or "| | (no changes) | |"
     diffs = "\n".join(t.diff for t in run.changed() if t.diff)
     parts = [

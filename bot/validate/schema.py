@@ -93,7 +93,7 @@ def _require_format_checkers(schema: Any, rel: str) -> None:
     if missing:
         raise InfrabotError(
             f"{rel}: format {', '.join(missing)} cannot be checked here: "
-            "install jsonschema[format-nongpl]"
+            "install infrabot's dependencies (pip install -e .: fqdn, rfc3986-validator)"
         )
 
 
