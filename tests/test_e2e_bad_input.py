@@ -217,3 +217,43 @@ def test_cli_errors_are_one_line_without_traceback(
     assert code == 2 and "known users: alice, bob, carol" in err and "\n" not in err.strip()
     code, _, err = run(capsys, "issue", "open", "x")
     assert code == 2 and "--as" in err
+
+
+RECORD = {
+    "infra/state/dns/x.example.com.yaml": (
+        "kind: DnsRecord\nname: x.example.com\nowner: bob\nvalue: 127.0.0.1\nserver: dns1\n"
+    )
+}
+
+
+def test_plan_help_and_unlock_commands(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    number = open_branch_pr(capsys, repo, RECORD)
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/plan", "--as", "carol")
+    assert code == 0 and "validation passed" in out and "dry-run successful" in out
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/help", "--as", "carol")
+    assert code == 0 and "/apply" in out
+    lock = EstateLock(repo / ".infrabot/ledger.db")
+    lock.acquire(7)  # an apply that died without releasing (no pid recorded)
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/unlock", "--as", "carol")
+    assert code == 1 and "write permission" in out
+    assert lock.holder() is not None
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/unlock", "--as", "bob")
+    assert code == 0 and "PR #7" in out
+    assert lock.holder() is None
+
+
+def test_a_reply_on_the_issue_resumes_the_work(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    request = SEED_REQUEST.replace("on pve1", "on pve9")
+    code, out, _ = run(capsys, "issue", "open", request, "--as", "alice", "--json")
+    assert code == 0 and json.loads(out)["outcome"] == "asked"
+    question = json.loads(run(capsys, "issue", "show", "1", "--json")[1])["comments"][0]["body"]
+    assert "pve9" in question and "node:" in question
+    code, out, _ = run(capsys, "issue", "comment", "1", "node: pve1", "--as", "alice")
+    assert code == 0 and "opened PR #" in out
+    assert "infrabot/1-" in git(repo, "branch", "--list")
+    steps = [
+        e["step"] for e in json.loads(run(capsys, "issue", "show", "1", "--json")[1])["trajectory"]
+    ]
+    assert steps.index("engine.clarify") < steps.index("ticket.replied") < steps.index("pr.opened")
