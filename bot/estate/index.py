@@ -54,6 +54,13 @@ class Estate:
         return None
 
 
+def changed_pairs(before: Estate, after: Estate) -> list[tuple[Resource | None, Resource | None]]:
+    """(old, new) for every resource that differs; None where it does not exist."""
+    keys = sorted(set(before.resources) | set(after.resources))
+    pairs = [(before.resources.get(k), after.resources.get(k)) for k in keys]
+    return [(old, new) for old, new in pairs if old != new]
+
+
 def build_estate(docs: Iterable[Document]) -> Estate:
     """Index the documents that validate; the rest are the validator's business."""
     resources: dict[tuple[str, str], Resource] = {}

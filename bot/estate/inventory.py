@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.representer import SafeRepresenter
 
 from bot.estate.edit import atomic_write
-from bot.estate.index import Estate
+from bot.estate.index import Estate, changed_pairs
 from bot.model import Container, DnsRecord, Host, MonitoringTarget, Site
 
 REMOTE_ROOT = "/var/lib/infrabot"
@@ -113,11 +113,8 @@ def write_inventory(estate: Estate, runtime_root: Path, path: Path) -> Path:
 def blast_radius(before: Estate, after: Estate) -> tuple[str, ...]:
     """The hosts whose configuration differs between two estates (and exist after)."""
     touched: set[str] = set()
-    for key in set(before.resources) | set(after.resources):
-        old, new = before.resources.get(key), after.resources.get(key)
-        if old == new:
-            continue
-        for resource in (old, new):
+    for pair in changed_pairs(before, after):
+        for resource in pair:
             if resource is not None:
                 touched.update(resource.hosts())
     existing = {h.name for h in after.hosts()}

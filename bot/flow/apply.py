@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.errors import InfrabotError
-from bot.estate import Estate, write_inventory
-from bot.execute import RunRequest
-from bot.flow.checks import affected_hosts
+from bot.estate import Estate, changed_pairs
+from bot.flow.checks import affected_hosts, run_request
 from bot.flow.records import Records
 from bot.flow.render import render_apply_failure, render_evidence
 from bot.flow.services import Services
@@ -93,22 +92,11 @@ def _run(
     sha: str,
     base_sha: str,
 ) -> DryRun:
-    artifacts = svc.paths.artifacts / f"pr-{number}"
-    inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
     svc.progress(f"PR #{number}: applying {sha[:7]} to {', '.join(hosts) or 'no host'}")
-    return svc.runner.run(
-        RunRequest(
-            playbook_dir=tree / "infra" / "ansible",
-            inventory=inventory,
-            limit=hosts,
-            check=False,
-            artifact_dir=artifacts,
-            ident=f"pr-{number}-apply-{sha[:7]}",
-            head_sha=sha,
-            base_sha=base_sha,
-        ),
-        svc.progress,
+    request = run_request(
+        svc, f"pr-{number}", tree, after, hosts, check=False, sha=sha, base_sha=base_sha
     )
+    return svc.runner.run(request, svc.progress)
 
 
 def _remember_unknown(svc: Services, run: DryRun) -> None:
@@ -123,7 +111,7 @@ def _remember_unknown(svc: Services, run: DryRun) -> None:
 
 def changed_resources(before: Estate, after: Estate) -> list[Resource]:
     """Resources created or edited between two estates (what verification probes)."""
-    return [r for key, r in sorted(after.resources.items()) if before.resources.get(key) != r]
+    return [new for _, new in changed_pairs(before, after) if new is not None]
 
 
 def _post(svc: Services, pr: PullRequest, evidence: Evidence) -> None:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bot.estate import Estate, blast_radius, write_inventory
+from bot.estate import Estate, blast_radius, changed_pairs, write_inventory
 from bot.execute import RunRequest
 from bot.flow.records import PrCheck, Records
 from bot.flow.render import render_plan, render_pr_body, render_run
@@ -102,13 +102,8 @@ def _status(svc: Services, sha: str, context: str, ok: bool, description: str) -
 def environments(before: Estate, after: Estate) -> tuple[str, ...]:
     """Environments of what changed and of the hosts it lands on."""
     envs: set[str] = set()
-    for key in set(before.resources) | set(after.resources):
-        old, new = before.resources.get(key), after.resources.get(key)
-        if old == new:
-            continue
-        for r in (old, new):
-            if r is None:
-                continue
+    for pair in changed_pairs(before, after):
+        for r in (r for r in pair if r is not None):
             envs.add(r.environment or "")
             for host in r.hosts():
                 h = after.get("Host", host) or before.get("Host", host)
@@ -153,6 +148,34 @@ def affected_hosts(svc: Services, before: Estate, after: Estate) -> tuple[str, .
     return tuple(sorted(set(blast_radius(before, after)) | unknown))
 
 
+def run_request(
+    svc: Services,
+    label: str,
+    content: Path,
+    after: Estate,
+    hosts: tuple[str, ...],
+    *,
+    check: bool,
+    sha: str,
+    base_sha: str,
+    extravars: dict[str, str] | None = None,
+) -> RunRequest:
+    """One run of ``content``'s Ansible on ``after`` (compiled to an inventory), on ``hosts``."""
+    artifacts = svc.paths.artifacts / label
+    inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
+    return RunRequest(
+        playbook_dir=content / "infra" / "ansible",
+        inventory=inventory,
+        limit=hosts,
+        check=check,
+        artifact_dir=artifacts,
+        ident=f"{label}-{'dryrun' if check else 'apply'}-{sha[:7]}",
+        head_sha=sha,
+        base_sha=base_sha,
+        extravars=extravars or {},
+    )
+
+
 def dry_run(
     svc: Services,
     label: str,
@@ -168,22 +191,20 @@ def dry_run(
     The same run renders the vhosts of the proxies it touches into a scratch directory;
     ``nginx -t`` then checks them in a scratch prefix (check mode cannot run ``validate:``).
     """
-    artifacts = svc.paths.artifacts / label
-    inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
     proxies = tuple(h.name for h in after.hosts_with_role("proxy") if h.name in hosts)
     svc.paths.scratch.mkdir(parents=True, exist_ok=True)
     render_dir = Path(tempfile.mkdtemp(prefix="render-", dir=svc.paths.scratch))
     try:
         for proxy in proxies:
             (render_dir / proxy / "sites").mkdir(parents=True)
-        request = RunRequest(
-            playbook_dir=content / "infra" / "ansible",
-            inventory=inventory,
-            limit=hosts,
+        request = run_request(
+            svc,
+            label,
+            content,
+            after,
+            hosts,
             check=True,
-            artifact_dir=artifacts,
-            ident=f"{label}-dryrun-{head_sha[:7]}",
-            head_sha=head_sha,
+            sha=head_sha,
             base_sha=base_sha,
             extravars={"infrabot_render_dir": str(render_dir)},
         )

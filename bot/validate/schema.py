@@ -140,7 +140,8 @@ def _kind_finding(doc: Document, kinds: tuple[str, ...]) -> Finding:
 def _error_findings(doc: Document, error: ValidationError) -> list[Finding]:
     parts: tuple[str | int, ...] = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = sorted(schema.get("properties", {}))
         extras = [k for k in error.instance if k not in allowed]
         return [
             _finding(doc, (*parts, key), f"unknown field {key!r}: allowed are {', '.join(allowed)}")
