@@ -106,6 +106,21 @@ def test_issue_to_evidence_as_a_user(
         status, page = http_get("127.0.0.1", http_port, "api-scanner.example.com")
         assert status == 200 and "container api-scanner" in page
         assert "ib-api-scanner" in namespaces()
+
+        code, out = cli(capsys, "pr", "revert", str(pr), "--as", "bob")
+        assert code == 0 and "revert PR #" in out
+        revert = int(out.split("#")[-1])
+        assert cli(capsys, "pr", "review", str(revert), "--approve", "--as", "bob")[0] == 0
+        code, out = cli(capsys, "pr", "merge", str(revert), "--as", "alice")
+        assert code == 0, out
+        comments = json.loads(cli(capsys, "pr", "show", str(revert), "--json")[1])["comments"]
+        evidence = next(c["body"] for c in comments if c["body"].startswith("### Evidence"))
+        assert "site: api-scanner.example.com removed from proxy1" in evidence
+        assert "dns: api-scanner.example.com removed from dns1" in evidence
+        assert "❌" not in evidence
+        assert http_get("127.0.0.1", http_port, "api-scanner.example.com")[0] == 404
+        assert "ib-api-scanner" not in namespaces()
+        assert "ib-status-page" in namespaces()
     finally:
         assert cli(capsys, "estate", "down")[0] == 0
     assert "ib-api-scanner" not in namespaces()

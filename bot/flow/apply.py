@@ -47,7 +47,9 @@ def apply_commit(svc: Services, pr: PullRequest, target_sha: str, actor: str) ->
             run = _run(svc, pr.number, target, after, hosts, target_sha, pr.base_sha)
         _remember_unknown(svc, run)
         verifications = (
-            svc.verifier.verify(after, changed_resources(before, after))
+            svc.verifier.verify(
+                after, changed_resources(before, after), removed_resources(before, after)
+            )
             if run.status is RunStatus.SUCCESSFUL
             else []
         )
@@ -107,6 +109,11 @@ def _remember_unknown(svc: Services, run: DryRun) -> None:
     elif run.status is RunStatus.SUCCESSFUL:
         unknown -= set(run.hosts)
     records.set_unknown_hosts(unknown)
+
+
+def removed_resources(before: Estate, after: Estate) -> list[Resource]:
+    """Resources the change deletes (verification checks they are really gone)."""
+    return [old for old, new in changed_pairs(before, after) if new is None and old is not None]
 
 
 def changed_resources(before: Estate, after: Estate) -> list[Resource]:

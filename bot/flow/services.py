@@ -19,7 +19,9 @@ from bot.model import Resource, Verification
 
 
 class Verifier(Protocol):
-    def verify(self, estate: Estate, resources: list[Resource]) -> list[Verification]: ...
+    def verify(
+        self, estate: Estate, resources: list[Resource], removed: list[Resource]
+    ) -> list[Verification]: ...
 
 
 def _utcnow() -> datetime:

@@ -58,12 +58,18 @@ class LocalVerifier:
     def __init__(self, runtime_root: Path) -> None:
         self.runtime_root = runtime_root
 
-    def verify(self, estate: Estate, resources: list[Resource]) -> list[Verification]:
+    def verify(
+        self, estate: Estate, resources: list[Resource], removed: list[Resource]
+    ) -> list[Verification]:
         out: list[Verification] = []
         for resource in resources:
             check = self._checks.get(type(resource))
             if check is not None:
                 out.append(check(self, estate, resource))
+        for resource in removed:
+            gone = self._gone_checks.get(type(resource))
+            if gone is not None:
+                out.append(gone(self, estate, resource))
         return out
 
     def _local(self, estate: Estate, name: str) -> Host | None:
@@ -149,6 +155,47 @@ class LocalVerifier:
 
         ok, detail = _retry(probe)
         return Verification(check=label, ok=ok, detail=detail)
+
+    def _dns_gone(self, estate: Estate, record: Resource) -> Verification:
+        assert isinstance(record, DnsRecord)
+        label = f"dns: {record.name} removed from {record.server}"
+        host = self._local(estate, record.server)
+        if host is None or host.ports.dns is None:
+            return Verification(check=label, ok=True, detail="not probed: remote host")
+        port = host.ports.dns
+
+        def probe() -> tuple[bool, str]:
+            try:
+                found = resolve(record.name, port)
+            except (dns.exception.DNSException, OSError) as exc:
+                return False, f"query to 127.0.0.1:{port} failed: {exc}"
+            return not found, f"{record.name} resolves to {', '.join(found) or 'nothing'}"
+
+        ok, detail = _retry(probe)
+        return Verification(check=label, ok=ok, detail=detail)
+
+    def _site_gone(self, estate: Estate, site: Resource) -> Verification:
+        assert isinstance(site, Site)
+        label = f"site: {site.domain} removed from {site.proxy}"
+        proxy = self._local(estate, site.proxy)
+        if proxy is None or proxy.ports.http is None:
+            return Verification(check=label, ok=True, detail="not probed: remote host")
+        port = proxy.ports.http
+
+        def probe() -> tuple[bool, str]:
+            try:
+                status, _ = http_get(str(proxy.address), port, site.domain)
+            except OSError as exc:
+                return True, f"nothing answers at {proxy.address}:{port} ({exc})"
+            return status == 404, f"GET http://{site.domain}:{port}/ → {status}"
+
+        ok, detail = _retry(probe)
+        return Verification(check=label, ok=ok, detail=detail)
+
+    _gone_checks: dict[type, Callable[[LocalVerifier, Estate, Resource], Verification]] = {
+        DnsRecord: _dns_gone,
+        Site: _site_gone,
+    }
 
     _checks: dict[type, Callable[[LocalVerifier, Estate, Resource], Verification]] = {
         DnsRecord: _dns,
