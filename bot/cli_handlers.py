@@ -208,7 +208,7 @@ def plan(args: argparse.Namespace) -> int:
     svc = _services(args)
     result = plan_working_tree(svc, all_hosts=args.all)
     emit(args, result, render_run(result, "Dry-run (check + diff) of the working tree"))
-    return 0 if result.ok else 1
+    return 0 if result.ok and not result.error else 1
 
 
 def _local_estate(args: argparse.Namespace) -> LocalEstate:

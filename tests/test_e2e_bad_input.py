@@ -257,3 +257,23 @@ def test_a_reply_on_the_issue_resumes_the_work(
         e["step"] for e in json.loads(run(capsys, "issue", "show", "1", "--json")[1])["trajectory"]
     ]
     assert steps.index("engine.clarify") < steps.index("ticket.replied") < steps.index("pr.opened")
+
+
+def test_validate_and_plan_on_the_working_tree(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    assert run(capsys, "validate")[0] == 0
+    for rel, text in RECORD.items():
+        (repo / rel).write_text(text)
+    code, out, _ = run(capsys, "plan", "--json")
+    assert code == 0
+    planned = json.loads(out)
+    assert planned["status"] == "successful" and planned["hosts"] == ["dns1"]
+    assert any("x.example.com" in t["diff"] for t in planned["tasks"])
+    (repo / CONTAINER).write_text(GOOD_CONTAINER.replace("cores: 1", "cores: lots"))
+    code, out, _ = run(capsys, "validate", "--json")
+    assert code == 1
+    finding = json.loads(out)["findings"][0]
+    assert (finding["file"], finding["path"]) == (CONTAINER, "$.cores") and finding["line"]
+    code, out, _ = run(capsys, "plan")
+    assert code == 1 and "validation failed" in out and "$.cores" in out
