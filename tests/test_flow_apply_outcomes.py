@@ -145,3 +145,32 @@ def test_refused_merges_run_nothing(tmp_path: Path, user: str) -> None:
     assert not outcome.ok and "refused" in outcome.message
     assert len(runner.requests) == before
     assert svc.forge.pull_request(pr).state == "open"
+
+
+class BadDrafter:
+    """An engine whose draft is not valid desired state (as a model's tool call may be)."""
+
+    name = "bad"
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def architect(self, ticket, ctx):  # type: ignore[no-untyped-def]
+        return self.inner.architect(ticket, ctx)  # type: ignore[attr-defined]
+
+    def implement(self, ticket, plan, ctx):  # type: ignore[no-untyped-def]
+        good = self.inner.implement(ticket, plan, ctx)  # type: ignore[attr-defined]
+        first = good.changes[0]
+        broken = first.model_copy(update={"data": {**first.data, "vmid": "{{ 7 * 7 }}"}})
+        return good.model_copy(update={"changes": (broken, *good.changes[1:])})
+
+
+def test_an_invalid_draft_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    svc, runner = services(tmp_path, successful_run)
+    svc = replace(svc, engine=BadDrafter(svc.engine))
+    issue = svc.forge.create_issue(SEED_REQUEST, "", "alice")
+    outcome = handle_issue(svc, issue.number)
+    assert outcome.kind == "failed" and "vmid" in outcome.message
+    assert not svc.git.branch_exists("infrabot/1-create-a-container-on-pve1-for-the-api-s")
+    assert runner.requests == []
+    assert any("not valid desired state" in c.body for c in svc.forge.comments(issue.number))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from bot.engines.base import EngineContext
 from bot.errors import InfrabotError
 from bot.estate import apply_changes
@@ -14,7 +16,7 @@ from bot.flow.render import render_clarification, render_plan
 from bot.flow.services import Services
 from bot.flow.trees import capabilities_of, estate_of, files_read, snapshot
 from bot.forge.base import BOT_LOGIN
-from bot.model import ChangeSet, Clarification, Plan, Ticket
+from bot.model import ChangeAction, ChangeSet, Clarification, Plan, Ticket, parse_resource
 from bot.validate.policy import load_policy, outside_allowed_paths
 
 
@@ -85,7 +87,34 @@ def _ask(svc: Services, ticket: Ticket, question: Clarification) -> IssueOutcome
     return IssueOutcome("asked", "\n".join(question.questions))
 
 
+def drafting_problems(changes: ChangeSet) -> list[str]:
+    """An engine's draft is input like any other: every document must be a valid resource
+    whose kind and name match the change, before anything is written."""
+    problems = []
+    for change in changes.changes:
+        if change.action is ChangeAction.DELETE:
+            continue
+        try:
+            resource = parse_resource(change.data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{change.kind} {change.name!r}: {where}: {err['msg']}")
+            continue
+        if resource.key != (change.kind, change.name):
+            problems.append(
+                f"{change.kind} {change.name!r}: the document is "
+                f"{resource.key[0]} {resource.key[1]!r}"
+            )
+    return problems
+
+
 def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> IssueOutcome:
+    problems = drafting_problems(changes)
+    if problems:
+        return _fail(
+            svc, ticket, "the drafted change is not valid desired state: " + "; ".join(problems)
+        )
     base = svc.config.base_branch
     branch = branch_name(ticket)
     svc.progress(f"#{ticket.number}: writing {len(changes.changes)} change(s) on {branch}")
