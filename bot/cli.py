@@ -23,7 +23,7 @@ from bot.errors import InfrabotError, InputError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
+def progress_printer(quiet: bool) -> Callable[[str], None]:
     def show(message: str) -> None:
         if not quiet:
             print(f"  → {message}", file=sys.stderr, flush=True)

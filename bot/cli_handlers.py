@@ -6,19 +6,28 @@ import argparse
 import os
 from pathlib import Path
 
-from bot.cli import _progress, emit
+from bot.cli import emit, progress_printer
+from bot.config import Paths
+from bot.demo import run_demo
 from bot.errors import InputError
+from bot.flow.checks import check_pr
 from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
+from bot.flow.localplan import plan_working_tree
+from bot.flow.records import Records
+from bot.flow.render import render_run
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
-from bot.forge.base import BOT_LOGIN
+from bot.flow.trees import estate_of
+from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
+from bot.validate import validate_tree
+from bot.validate.render import render_report_markdown
 from bot.wiring import open_services
 
 
 def _services(args: argparse.Namespace) -> Services:
     root = args.repo or Path.cwd()
-    return open_services(root, _progress(args.quiet or getattr(args, "json", False)))
+    return open_services(root, progress_printer(args.quiet or getattr(args, "json", False)))
 
 
 def _user(args: argparse.Namespace, svc: Services) -> str:
@@ -58,7 +67,6 @@ def issue_open(args: argparse.Namespace) -> int:
 
 
 def _pr_summary(svc: Services, number: int) -> str:
-    from bot.flow.records import Records
 
     check = Records(svc.paths.runs).check(number)
     pr = svc.forge.pull_request(number)
@@ -117,7 +125,6 @@ def pr_list(args: argparse.Namespace) -> int:
 
 
 def pr_open(args: argparse.Namespace) -> int:
-    from bot.flow.checks import check_pr
 
     svc = _services(args)
     user = _user(args, svc)
@@ -186,8 +193,6 @@ def pr_revert(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
-    from bot.validate import validate_tree
-    from bot.validate.render import render_report_markdown
 
     root = _root(args)
     report = validate_tree(root)
@@ -196,14 +201,11 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from bot.gitrepo import GitRepo
 
     return GitRepo(args.repo or Path.cwd()).path
 
 
 def plan(args: argparse.Namespace) -> int:
-    from bot.flow.localplan import plan_working_tree
-    from bot.flow.render import render_run
 
     svc = _services(args)
     result = plan_working_tree(svc, all_hosts=args.all)
@@ -212,8 +214,6 @@ def plan(args: argparse.Namespace) -> int:
 
 
 def _local_estate(args: argparse.Namespace) -> LocalEstate:
-    from bot.config import Paths
-    from bot.flow.trees import estate_of
 
     root = _root(args)
     hosts = [h for h in estate_of(root).hosts() if h.connection == "local"]
@@ -239,9 +239,5 @@ def estate_status(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
 
     return run_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
-
-
-__all__ = ["BOT_LOGIN"]
