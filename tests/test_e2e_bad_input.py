@@ -277,3 +277,15 @@ def test_validate_and_plan_on_the_working_tree(
     assert (finding["file"], finding["path"]) == (CONTAINER, "$.cores") and finding["line"]
     code, out, _ = run(capsys, "plan")
     assert code == 1 and "validation failed" in out and "$.cores" in out
+
+
+def test_a_merge_is_refused_while_the_estate_it_would_apply_to_is_down(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    number = open_branch_pr(capsys, repo, RECORD)
+    run(capsys, "pr", "review", str(number), "--approve", "--as", "alice")
+    head = git(repo, "rev-parse", "main")
+    code, out, _ = run(capsys, "pr", "merge", str(number), "--as", "alice")
+    assert code == 1 and "infrabot estate up" in out
+    assert git(repo, "rev-parse", "main") == head
+    assert pr_json(capsys, number)["pull_request"]["state"] == "open"

@@ -26,7 +26,7 @@ from bot.flow.records import Records
 from bot.flow.render import render_refusal
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
-from bot.flow.trees import snapshot
+from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN, Permission, PullRequest
 from bot.validate.policy import active_freeze, approvals_required, load_policy
 
@@ -157,7 +157,13 @@ def _authorize(svc: Services, pr: PullRequest, user: str) -> list[str]:
         pr_state=pr.state,
     )
     refusal = authorize_apply(ctx)
-    return list(refusal.reasons) if refusal else []
+    reasons = list(refusal.reasons) if refusal else []
+    if check is not None and fresh and check.dry_run.hosts:
+        with snapshot(svc, pr.head_sha) as head:
+            problem = svc.preflight(estate_of(head), check.dry_run.hosts)
+        if problem:
+            reasons.append(problem)  # refuse before merging: a merge that cannot apply
+    return reasons
 
 
 def _refuse(
