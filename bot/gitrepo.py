@@ -22,9 +22,12 @@ from bot.errors import InfrabotError
 class GitRepo:
     def __init__(self, path: Path) -> None:
         try:
-            self.repo = git.Repo(path)
+            self.repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise InfrabotError(f"{path} is not a git repository (run `git init` there)") from exc
+            raise InfrabotError(
+                f"{path} is not inside a git repository: run infrabot in a clone of your "
+                "infrastructure repository, or pass --repo PATH"
+            ) from exc
         self.path = Path(self.repo.working_tree_dir or path)
 
     def sha(self, ref: str) -> str:
