@@ -11,7 +11,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import git
@@ -131,7 +131,8 @@ class GitRepo:
             with self.repo.git.custom_environment(**env):
                 self.repo.git.merge("--no-ff", "-m", message, branch)
         except git.GitCommandError as exc:
-            self.repo.git.merge("--abort")
+            with suppress(git.GitCommandError):  # nothing to abort if it never started
+                self.repo.git.merge("--abort")
             raise InfrabotError(f"{branch} does not merge cleanly into {into}: rebase it") from exc
         return self.repo.head.commit.hexsha
 
