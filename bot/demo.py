@@ -141,7 +141,8 @@ def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
         raise InfrabotError(f"the bot did not open a PR: {outcome.message}")
     pr = outcome.pr
     check = Records(svc.paths.runs).check(pr)
-    assert check is not None
+    if check is None:
+        raise InfrabotError(f"PR #{pr} has no validation or dry-run recorded")
     tell.say(f"the bot posted a plan and opened PR #{pr} in {time.monotonic() - started:.1f}s")
     tell.say(
         f"validation: {'passed' if check.validation.ok else 'FAILED'}; dry-run "
@@ -190,7 +191,8 @@ def _show_site(svc: Services, tell: Narrator) -> bool:
     estate = estate_of(svc.root)
     dns_host = next(h for h in estate.hosts_with_role("dns") if isinstance(h, Host))
     proxy = next(h for h in estate.hosts_with_role("proxy") if isinstance(h, Host))
-    assert dns_host.ports.dns and proxy.ports.http
+    if not dns_host.ports.dns or not proxy.ports.http:
+        raise InfrabotError("the seed estate's dns and proxy hosts need ports.dns and ports.http")
     name = "api-scanner.example.com"
     addresses = resolve(name, dns_host.ports.dns)
     tell.say(f"dig @127.0.0.1 -p {dns_host.ports.dns} {name}  →  {', '.join(addresses)}")
