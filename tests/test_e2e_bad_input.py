@@ -289,3 +289,16 @@ def test_a_merge_is_refused_while_the_estate_it_would_apply_to_is_down(
     assert code == 1 and "infrabot estate up" in out
     assert git(repo, "rev-parse", "main") == head
     assert pr_json(capsys, number)["pull_request"]["state"] == "open"
+
+
+@pytest.mark.parametrize(
+    "upstream",
+    ["http://10.77.0.10:8080/;internal", "http://10.77.0.10:8080/ return 200", 'http://a"b'],
+)
+def test_a_value_that_would_inject_nginx_directives_is_refused(
+    capsys: pytest.CaptureFixture[str], repo: Path, upstream: str
+) -> None:
+    bad = GOOD_SITE.replace('"http://10.77.0.10:8080"', json.dumps(upstream))
+    number = open_branch_pr(capsys, repo, {SITE: bad})
+    body = pr_json(capsys, number)["pull_request"]["body"]
+    assert "$.upstream" in body and "dry-run was not run" in body

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Role = Literal["proxy", "dns", "monitoring", "node"]
+# URLs and paths end up inside nginx and Prometheus config: no ';', spaces, quotes or braces.
+URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
+PATH_PATTERN = r"^/[A-Za-z0-9._/-]+$"
 
 
 class _Resource(BaseModel):
@@ -77,15 +80,15 @@ class Container(_Resource):
 class Tls(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    certificate: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    certificate: str = Field(pattern=PATH_PATTERN)
+    key: str = Field(pattern=PATH_PATTERN)
 
 
 class Site(_Resource):
     kind: Literal["Site"] = "Site"
     name: Name
     domain: str
-    upstream: str = Field(pattern=r"^https?://")
+    upstream: str = Field(pattern=URL_PATTERN)
     proxy: Name
     tls: Tls | None = None
 
@@ -109,7 +112,7 @@ class MonitoringTarget(_Resource):
     name: Name
     monitor: Name
     targets: tuple[str, ...] = Field(min_length=1)
-    probe: str | None = Field(default=None, pattern=r"^https?://")
+    probe: str | None = Field(default=None, pattern=URL_PATTERN)
     labels: dict[str, str] = Field(default_factory=dict)
 
     def hosts(self) -> tuple[str, ...]:
