@@ -184,15 +184,13 @@ def test_desired_state_values_are_never_templated(tmp_path: Path) -> None:
     }  # fmt: skip
     inventory = write_inventory(tmp_path / "inventory.yml", hosts)
 
-    render_dir = tmp_path / "render"
-    (render_dir / "proxy1" / "sites").mkdir(parents=True)
     check = run_playbook(
-        "site.yml", inventory, "--check", "--diff", "-e", f"infrabot_render_dir={render_dir}"
+        "site.yml", inventory, "--check", "--diff", "-v", "-e", "infrabot_render_vhosts=true"
     )
     assert check.rc == 0, check.output
-    assert f"server_name {evil};" in check.output
-    rendered = (render_dir / "proxy1/sites/all-vhosts.conf").read_text()
-    assert f"server_name {evil};" in rendered
+    assert f"server_name {evil};" in check.output  # in the diff and in the rendered fact
+    assert "infrabot_rendered_vhosts" in check.output
+    assert not (root / "proxy1/nginx/sites").exists()  # check mode wrote nothing
 
     apply = run_playbook("site.yml", inventory, "--limit", "dns1,mon1")
     assert apply.rc == 0, apply.output

@@ -302,3 +302,20 @@ def test_a_value_that_would_inject_nginx_directives_is_refused(
     number = open_branch_pr(capsys, repo, {SITE: bad})
     body = pr_json(capsys, number)["pull_request"]["body"]
     assert "$.upstream" in body and "dry-run was not run" in body
+
+
+def test_a_vhost_nginx_rejects_fails_the_dry_run_and_blocks_apply(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    """Valid desired state, but nginx -t on the rendered config fails (no such certificate):
+    check mode alone would have called this change fine."""
+    tls = GOOD_SITE + "tls:\n  certificate: /nonexistent/cert.pem\n  key: /nonexistent/key.pem\n"
+    number = open_branch_pr(capsys, repo, {SITE: tls})
+    pr = pr_json(capsys, number)
+    body = pr["pull_request"]["body"]
+    assert "Validation ✅ passed" in body
+    assert "`nginx -t` on the rendered config FAILS" in body and "/nonexistent/cert.pem" in body
+    assert {s["context"]: s["state"] for s in pr["statuses"]}["infrabot/dry-run"] == "failure"
+    run(capsys, "pr", "review", str(number), "--approve", "--as", "alice")
+    code, out, _ = run(capsys, "pr", "comment", str(number), "/apply", "--as", "alice")
+    assert code == 1 and "dry-run" in out

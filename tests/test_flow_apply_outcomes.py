@@ -48,9 +48,15 @@ def services(
     return svc, runner
 
 
+def ok_run(request: RunRequest) -> DryRun:
+    """A clean run; a dry-run also hands back rendered vhosts, as the proxy role does."""
+    rendered = {h: "# vhosts\n" for h in request.limit} if request.check else {}
+    return successful_run(request).model_copy(update={"rendered": rendered})
+
+
 def failing_apply(request: RunRequest) -> DryRun:
     if request.check or request.playbook != "site.yml":
-        return successful_run(request)
+        return ok_run(request)
     host = request.limit[0]
     return DryRun(
         head_sha=request.head_sha,
@@ -103,7 +109,7 @@ def test_a_killed_apply_leaves_its_hosts_unknown_until_the_next_run(tmp_path: Pa
 
     def respond(request: RunRequest) -> DryRun:
         if request.check or request.playbook != "site.yml" or killed:
-            return successful_run(request)
+            return ok_run(request)
         killed.append(request)
         return DryRun(
             head_sha=request.head_sha,
@@ -136,7 +142,7 @@ def test_a_killed_apply_leaves_its_hosts_unknown_until_the_next_run(tmp_path: Pa
 
 @pytest.mark.parametrize("user", ["carol", "bob"])
 def test_refused_merges_run_nothing(tmp_path: Path, user: str) -> None:
-    svc, runner = services(tmp_path, successful_run)
+    svc, runner = services(tmp_path, ok_run)
     issue = svc.forge.create_issue(SEED_REQUEST, "", "alice")
     pr = handle_issue(svc, issue.number).pr
     assert pr is not None
@@ -166,7 +172,7 @@ class BadDrafter:
 
 
 def test_an_invalid_draft_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    svc, runner = services(tmp_path, successful_run)
+    svc, runner = services(tmp_path, ok_run)
     svc = replace(svc, engine=BadDrafter(svc.engine))
     issue = svc.forge.create_issue(SEED_REQUEST, "", "alice")
     outcome = handle_issue(svc, issue.number)

@@ -286,6 +286,20 @@ def _status_without_recap(
     )
 
 
+RENDERED_FACT = "infrabot_rendered_vhosts"
+"""The fact the proxy role sets, in a dry-run, to the vhosts it would write (see infra/ansible)."""
+
+
+def rendered_vhosts(events: Sequence[RunnerEvent]) -> dict[str, str]:
+    """Host → the vhost config the dry-run rendered on the controller."""
+    out: dict[str, str] = {}
+    for event in events:
+        facts = event.res.get("ansible_facts") if event.kind == "runner_on_ok" else None
+        if isinstance(facts, Mapping) and isinstance(facts.get(RENDERED_FACT), str):
+            out[event.host] = facts[RENDERED_FACT]
+    return out
+
+
 def summarize(events: Sequence[RunnerEvent], outcome: RunOutcome, request: RunRequest) -> DryRun:
     """Fold a run's events and ending into the ``DryRun`` the rest of the bot reads."""
     tasks = tuple(t for e in events if (t := task_result(e, request.check)) is not None)
@@ -302,6 +316,7 @@ def summarize(events: Sequence[RunnerEvent], outcome: RunOutcome, request: RunRe
         hosts=request.limit,
         recap=hosts,
         tasks=tasks,
+        rendered=rendered_vhosts(events),
         log_path=redact(outcome.log_path),
         check_mode=request.check,
         duration_s=round(outcome.duration_s, 3),

@@ -188,37 +188,43 @@ def dry_run(
 ) -> DryRun:
     """ansible --check --diff of ``after`` with the Ansible content in ``content``.
 
-    The same run renders the vhosts of the proxies it touches into a scratch directory;
-    ``nginx -t`` then checks them in a scratch prefix (check mode cannot run ``validate:``).
+    The same run renders, on the controller, the vhosts of the proxies it touches and returns
+    them in its events; ``nginx -t`` then checks them in a scratch prefix (check mode cannot
+    run a template's ``validate:``).
     """
     proxies = tuple(h.name for h in after.hosts_with_role("proxy") if h.name in hosts)
-    svc.paths.scratch.mkdir(parents=True, exist_ok=True)
-    render_dir = Path(tempfile.mkdtemp(prefix="render-", dir=svc.paths.scratch))
-    try:
-        for proxy in proxies:
-            (render_dir / proxy / "sites").mkdir(parents=True)
-        request = run_request(
-            svc,
-            label,
-            content,
-            after,
-            hosts,
-            check=True,
-            sha=head_sha,
-            base_sha=base_sha,
-            extravars={"infrabot_render_dir": str(render_dir)},
-        )
-        run = svc.runner.run(request, svc.progress)
-        if not proxies or run.status is not RunStatus.SUCCESSFUL:
-            return run
-        ok, output = _nginx_check(svc, render_dir, proxies)
-    finally:
-        shutil.rmtree(render_dir, ignore_errors=True)
+    request = run_request(
+        svc,
+        label,
+        content,
+        after,
+        hosts,
+        check=True,
+        sha=head_sha,
+        base_sha=base_sha,
+        extravars={"infrabot_render_vhosts": "true"} if proxies else None,
+    )
+    run = svc.runner.run(request, svc.progress)
+    if not proxies or run.status is not RunStatus.SUCCESSFUL:
+        return run
+    ok, output = _nginx_check(svc, run.rendered, proxies)
     return run.model_copy(update={"nginx_ok": ok, "nginx_check": output})
 
 
-def _nginx_check(svc: Services, render_dir: Path, proxies: tuple[str, ...]) -> tuple[bool, str]:
-    """``nginx -t`` on the vhosts rendered for each proxy the change touches."""
-    results = [(proxy, *svc.nginx_test(render_dir / proxy / "sites")) for proxy in proxies]
+def _nginx_check(
+    svc: Services, rendered: dict[str, str], proxies: tuple[str, ...]
+) -> tuple[bool, str]:
+    """``nginx -t`` on the vhosts the dry-run rendered for each proxy the change touches."""
+    svc.paths.scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="render-", dir=svc.paths.scratch) as scratch:
+        results = []
+        for proxy in proxies:
+            if proxy not in rendered:
+                results.append((proxy, False, "the dry-run rendered no vhosts for this proxy"))
+                continue
+            sites = Path(scratch) / proxy / "sites"
+            sites.mkdir(parents=True)
+            (sites / "all-vhosts.conf").write_text(rendered[proxy])
+            results.append((proxy, *svc.nginx_test(sites)))
     ok = all(host_ok for _, host_ok, _ in results)
     return ok, "\n".join(f"{proxy}: {out.strip()}" for proxy, _, out in results)

@@ -8,6 +8,7 @@ container is lives in one place and only what it made is ever removed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -24,19 +25,25 @@ from bot.localestate.status import ContainerStatus
 UNAVAILABLE = "network namespaces are not available on this machine"
 
 
+_PROBES = itertools.count()
+
+
 def netns_available() -> str | None:
     """None if this machine can make network namespaces with veth links, else why not."""
     if shutil.which("ip") is None and shutil.which("ip", path="/usr/sbin:/sbin") is None:
         return "the ip command (iproute2) is not installed"
-    probe = f"infrabot-probe-{os.getpid()}"
+    suffix = f"{os.getpid() % 10**5}{next(_PROBES) % 100:02d}"  # unique per call
+    probe, link = f"infrabot-probe-{suffix}", f"ibprobe{suffix}"
     made = _ip("netns", "add", probe)
     if made:
         return made
     try:
-        return _ip("link", "add", f"ibprobe{os.getpid() % 10**7}", "type", "veth", "peer",
-                   "name", "eth0", "netns", probe)  # fmt: skip
+        return _ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", probe)
     finally:
-        _ip("netns", "del", probe)  # takes the veth pair with it
+        # Deleting the link removes both ends at once; a namespace's own cleanup of its
+        # veth happens later, so a quick second probe would find the name still taken.
+        _ip("link", "del", link)
+        _ip("netns", "del", probe)
 
 
 def _ip(*args: str) -> str | None:

@@ -161,6 +161,8 @@ class DryRun(_Frozen):
     hosts: tuple[str, ...]
     recap: tuple[HostRecap, ...] = ()
     tasks: tuple[TaskResult, ...] = ()
+    rendered: dict[str, str] = Field(default_factory=dict)
+    """Per host, the nginx vhosts the dry-run rendered on the controller (for ``nginx -t``)."""
     nginx_check: str | None = None
     """Output of ``nginx -t`` on the rendered config in a scratch prefix (None: no site touched)."""
     nginx_ok: bool | None = None
