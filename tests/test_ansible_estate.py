@@ -145,7 +145,8 @@ def test_check_then_apply_then_reconcile(estate: Estate) -> None:
     removal = run_playbook("site.yml", est.write(with_site=False))
     assert removal.rc == 0, removal.output
     assert removal.changed("proxy1") > 0 and removal.changed("pve1") > 0
-    assert not (est.root / "proxy1/nginx/sites/web.conf").exists()
+    sites = (est.root / "proxy1/nginx/sites/infrabot-sites.conf").read_text()
+    assert est.domain not in sites and "Managed by infrabot" in sites
     assert eventually(lambda: http_get(est.http, est.domain)[0] == 404)
     assert ns not in netns_names() and not link_exists(link)
     assert not list((est.root / "pve1/containers").glob("*.json"))

@@ -64,7 +64,8 @@ def test_issue_to_evidence_as_a_user(
             "Dry-run (check + diff) (successful)",
             "unverified in check mode",
             "nginx -t",
-            "api-scanner.conf",
+            "infrabot-sites.conf",
+            "server_name api-scanner.example.com;",
         ):
             assert part in body, part
 
