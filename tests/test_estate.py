@@ -197,3 +197,10 @@ def test_next_free_vmid_and_ip(seed_tree: Path) -> None:
     e = estate(seed_tree)
     assert e.next_vmid() == 101
     assert str(e.next_ip("pve1")) == "10.77.0.11/24"
+
+
+def test_an_inventory_can_hold_only_the_hosts_a_run_needs(seed_tree: Path) -> None:
+    text = compile_inventory(estate(seed_tree), Path("/run/x"), only={"proxy1"})
+    hosts = YAML(typ="safe").load(text.replace("!unsafe ", ""))["all"]["hosts"]
+    assert list(hosts) == ["proxy1"]
+    assert hosts["proxy1"]["infrabot_sites"][0]["name"] == "status-page"

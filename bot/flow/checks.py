@@ -162,7 +162,9 @@ def run_request(
 ) -> RunRequest:
     """One run of ``content``'s Ansible on ``after`` (compiled to an inventory), on ``hosts``."""
     artifacts = svc.paths.artifacts / label
-    inventory = write_inventory(after, svc.paths.estate_runtime, artifacts / "inventory.yml")
+    inventory = write_inventory(
+        after, svc.paths.estate_runtime, artifacts / "inventory.yml", only=hosts
+    )
     return RunRequest(
         playbook_dir=content / "infra" / "ansible",
         inventory=inventory,
