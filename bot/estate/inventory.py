@@ -129,4 +129,3 @@ def blast_radius(before: Estate, after: Estate) -> tuple[str, ...]:
                 touched.update(resource.hosts())
     existing = {h.name for h in after.hosts()}
     return tuple(sorted(touched & existing))
-
