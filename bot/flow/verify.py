@@ -67,18 +67,21 @@ class LocalVerifier:
             if check is not None:
                 out.append(check(self, estate, resource))
         for resource in removed:
-            gone = self._gone_checks.get(type(resource))
-            if gone is not None:
-                out.append(gone(self, estate, resource))
+            if isinstance(resource, DnsRecord):
+                out.append(self._dns(estate, resource, present=False))
+            elif isinstance(resource, Site):
+                out.append(self._site(estate, resource, present=False))
         return out
 
     def _local(self, estate: Estate, name: str) -> Host | None:
         host = estate.get("Host", name)
         return host if isinstance(host, Host) and host.connection == "local" else None
 
-    def _dns(self, estate: Estate, record: Resource) -> Verification:
+    def _dns(self, estate: Estate, record: Resource, present: bool = True) -> Verification:
+        """The record answers with its value (or, once removed, does not resolve at all)."""
         assert isinstance(record, DnsRecord)
-        label = f"dns: {record.name} on {record.server}"
+        where = "on" if present else "removed from"
+        label = f"dns: {record.name} {where} {record.server}"
         host = self._local(estate, record.server)
         if host is None or host.ports.dns is None:
             return Verification(check=label, ok=True, detail="not probed: remote host")
@@ -89,15 +92,16 @@ class LocalVerifier:
                 found = resolve(record.name, port)
             except (dns.exception.DNSException, OSError) as exc:
                 return False, f"query to 127.0.0.1:{port} failed: {exc}"
-            ok = record.type != "A" or record.value in found
+            ok = (record.type != "A" or record.value in found) if present else not found
             return ok, f"{record.name} resolves to {', '.join(found) or 'nothing'}"
 
         ok, detail = _retry(probe)
         return Verification(check=label, ok=ok, detail=detail)
 
-    def _site(self, estate: Estate, site: Resource) -> Verification:
+    def _site(self, estate: Estate, site: Resource, present: bool = True) -> Verification:
+        """The proxy answers for the domain with the upstream's page (once removed: 404)."""
         assert isinstance(site, Site)
-        label = f"site: {site.domain} via {site.proxy}"
+        label = f"site: {site.domain} {'via' if present else 'removed from'} {site.proxy}"
         proxy = self._local(estate, site.proxy)
         if proxy is None or proxy.ports.http is None:
             return Verification(check=label, ok=True, detail="not probed: remote host")
@@ -110,6 +114,8 @@ class LocalVerifier:
                 status, body = http_get(address, port, site.domain)
             except OSError as exc:
                 return False, f"GET http://{site.domain}:{port}/ at {address} failed: {exc}"
+            if not present:
+                return status == 404, f"GET http://{site.domain}:{port}/ → {status}"
             ok = status < 400 and (expect is None or expect.hostname in body)
             shown = " ".join(body.split())[:120]
             via = f" (service in container {expect.name})" if expect else ""
@@ -155,47 +161,6 @@ class LocalVerifier:
 
         ok, detail = _retry(probe)
         return Verification(check=label, ok=ok, detail=detail)
-
-    def _dns_gone(self, estate: Estate, record: Resource) -> Verification:
-        assert isinstance(record, DnsRecord)
-        label = f"dns: {record.name} removed from {record.server}"
-        host = self._local(estate, record.server)
-        if host is None or host.ports.dns is None:
-            return Verification(check=label, ok=True, detail="not probed: remote host")
-        port = host.ports.dns
-
-        def probe() -> tuple[bool, str]:
-            try:
-                found = resolve(record.name, port)
-            except (dns.exception.DNSException, OSError) as exc:
-                return False, f"query to 127.0.0.1:{port} failed: {exc}"
-            return not found, f"{record.name} resolves to {', '.join(found) or 'nothing'}"
-
-        ok, detail = _retry(probe)
-        return Verification(check=label, ok=ok, detail=detail)
-
-    def _site_gone(self, estate: Estate, site: Resource) -> Verification:
-        assert isinstance(site, Site)
-        label = f"site: {site.domain} removed from {site.proxy}"
-        proxy = self._local(estate, site.proxy)
-        if proxy is None or proxy.ports.http is None:
-            return Verification(check=label, ok=True, detail="not probed: remote host")
-        port = proxy.ports.http
-
-        def probe() -> tuple[bool, str]:
-            try:
-                status, _ = http_get(str(proxy.address), port, site.domain)
-            except OSError as exc:
-                return True, f"nothing answers at {proxy.address}:{port} ({exc})"
-            return status == 404, f"GET http://{site.domain}:{port}/ → {status}"
-
-        ok, detail = _retry(probe)
-        return Verification(check=label, ok=ok, detail=detail)
-
-    _gone_checks: dict[type, Callable[[LocalVerifier, Estate, Resource], Verification]] = {
-        DnsRecord: _dns_gone,
-        Site: _site_gone,
-    }
 
     _checks: dict[type, Callable[[LocalVerifier, Estate, Resource], Verification]] = {
         DnsRecord: _dns,
