@@ -111,9 +111,7 @@ def comment(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
     svc.forge.add_comment(args.number, args.text, user)
-    outcome: Outcome = handle_comment(svc, args.number, args.text, user)
-    emit(args, {"ok": outcome.ok, "message": outcome.message}, outcome.message)
-    return 0 if outcome.ok else 1
+    return _outcome(args, handle_comment(svc, args.number, args.text, user))
 
 
 def pr_list(args: argparse.Namespace) -> int:
@@ -125,7 +123,6 @@ def pr_list(args: argparse.Namespace) -> int:
 
 
 def pr_open(args: argparse.Namespace) -> int:
-
     svc = _services(args)
     user = _user(args, svc)
     if not svc.git.branch_exists(args.branch):
