@@ -7,6 +7,7 @@ merge, and watch the apply, the verification and the evidence.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -62,6 +63,7 @@ def make_copy(source: Path, dest: Path) -> None:
             shutil.copy2(src, dest / name)
     (dest / ".gitignore").write_text(".infrabot/\n")
     _free_ports(dest)
+    _free_subnet(dest)
     git = ["git", "-c", "user.name=infrabot-demo", "-c", "user.email=demo@infrabot.local"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
     subprocess.run([*git, "-C", str(dest), "add", "-A"], check=True)
@@ -85,6 +87,37 @@ def _free_ports(dest: Path) -> None:
         changes.append(ResourceChange(action="update", kind="Host", name=host.name, data=data))
     if changes:
         apply_changes(dest, ChangeSet(changes=tuple(changes), summary="demo ports"))
+
+
+SEED_NET = "10.77.0."
+
+
+def _routed_prefixes() -> str:
+    try:
+        done = subprocess.run(
+            ["ip", "-4", "route", "show", "table", "all"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout
+
+
+def _free_subnet(dest: Path) -> None:
+    """Move the copy's containers to a /24 no other estate on this machine routes, so a demo
+    (or a test run) beside another estate never steals its container routes."""
+    routes = _routed_prefixes()
+    taken = {n for n in range(256) if f"10.77.{n}." in routes}
+    free = [n for n in range(1, 255) if n not in taken]
+    if not free:
+        raise InfrabotError("every 10.77.N.0/24 is routed on this machine: run `estate down`")
+    net = f"10.77.{random.choice(free)}."
+    for path in (dest / "infra" / "state").rglob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if SEED_NET in text:
+            path.write_text(text.replace(SEED_NET, net), encoding="utf-8")
 
 
 class Narrator:

@@ -5,6 +5,7 @@ They talk to the real thing: ansible-playbook, nginx over HTTP, dnsmasq over UDP
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import random
@@ -230,6 +231,13 @@ def processes_mentioning(text: str) -> list[str]:
 def netns_names() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def container_names(state_dir: Path, name: str, vmid: int) -> tuple[str, str]:
+    """(namespace, host link) the container script makes for a container in ``state_dir``
+    (tagged by the state directory, so concurrent estates never share a name)."""
+    tag = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:4]
+    return f"ib{tag}-{name}", f"ib{tag}{vmid}"
 
 
 def link_exists(name: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest_localestate import (
     container,
+    container_names,
     dns_query,
     eventually,
     free_port,
@@ -103,7 +104,7 @@ def test_check_then_apply_then_reconcile(estate: Estate) -> None:
     status = est.local.up()
     assert {"proxy1/nginx", "dns1/dnsmasq"} <= set(status.running)
     inventory = est.write()
-    ns, link = f"ib-{est.ctr['name']}", f"ibh{est.ctr['vmid']}"
+    ns, link = container_names(est.root / "pve1" / "containers", est.ctr["name"], est.ctr["vmid"])
 
     # Dry run: every host reports changes, nothing is written or created.
     before = tree(est.root)

@@ -3,6 +3,7 @@ really runs: nginx, dnsmasq and a container namespace on this machine."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -30,6 +31,12 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 def namespaces() -> str:
     return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def ns(repo: Path, name: str) -> str:
+    """The namespace of container ``name`` in this estate (tagged by its state directory)."""
+    state = repo / ".infrabot" / "estate" / "pve1" / "containers"
+    return "ib" + hashlib.sha1(str(state.resolve()).encode()).hexdigest()[:4] + "-" + name
 
 
 @needs_netns
@@ -106,7 +113,7 @@ def test_issue_to_evidence_as_a_user(
         assert resolve("api-scanner.example.com", dns_port) == ["127.0.0.1"]
         status, page = http_get("127.0.0.1", http_port, "api-scanner.example.com")
         assert status == 200 and "container api-scanner" in page
-        assert "ib-api-scanner" in namespaces()
+        assert ns(repo, "api-scanner") in namespaces()
 
         code, out = cli(capsys, "pr", "revert", str(pr), "--as", "bob")
         assert code == 0 and "revert PR #" in out
@@ -120,12 +127,12 @@ def test_issue_to_evidence_as_a_user(
         assert "dns: api-scanner.example.com removed from dns1" in evidence
         assert "❌" not in evidence
         assert http_get("127.0.0.1", http_port, "api-scanner.example.com")[0] == 404
-        assert "ib-api-scanner" not in namespaces()
-        assert "ib-status-page" in namespaces()
+        assert ns(repo, "api-scanner") not in namespaces()
+        assert ns(repo, "status-page") in namespaces()
     finally:
         assert cli(capsys, "estate", "down")[0] == 0
-    assert "ib-api-scanner" not in namespaces()
-    assert "ib-status-page" not in namespaces()
+    assert ns(repo, "api-scanner") not in namespaces()
+    assert ns(repo, "status-page") not in namespaces()
 
 
 @needs_netns
@@ -141,4 +148,4 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "HTTP 200" in done.stdout and "container api-scanner" in done.stdout
     assert "is closed" in done.stdout
     assert not (tmp_path / "demo").exists()
-    assert "ib-api-scanner" not in namespaces()
+    assert ns(tmp_path / "demo", "api-scanner") not in namespaces()

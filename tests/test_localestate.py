@@ -14,6 +14,7 @@ import pytest
 from conftest_localestate import (
     ANSIBLE_DIR,
     container,
+    container_names,
     dns_query,
     free_port,
     http_get,
@@ -239,7 +240,8 @@ def test_container_script_repairs_a_dead_service_and_removes_cleanly(tmp_path: P
     finally:
         gone = script("remove-all", state=state)
     assert gone.returncode == 0, gone.stderr
-    assert f"ib-{ctr['name']}" not in netns_names() and not link_exists(f"ibh{ctr['vmid']}")
+    ns, link = container_names(state, ctr["name"], ctr["vmid"])
+    assert ns not in netns_names() and not link_exists(link)
     assert processes_mentioning(str(state)) == []
 
 
@@ -247,7 +249,7 @@ def test_container_script_repairs_a_dead_service_and_removes_cleanly(tmp_path: P
 @pytest.mark.usefixtures("needs_netns")
 def test_container_script_never_takes_over_a_namespace_it_did_not_make(tmp_path: Path) -> None:
     ctr = container(f"t{unique()}")
-    foreign = f"ib-{ctr['name']}"
+    foreign = container_names(tmp_path / "c", ctr["name"], ctr["vmid"])[0]
     subprocess.run(["ip", "netns", "add", foreign], check=True)
     try:
         run = script("apply", "--desired", json.dumps([ctr]), state=tmp_path / "c")

@@ -3,12 +3,15 @@
 
 Theory of operation.  A container ``<name>`` on this node is
 
-* a network namespace ``ib-<name>``;
-* a veth pair: host side ``ibh<vmid>`` (holds the gateway address as /32 and a /32 route
+* a network namespace ``ib<tag>-<name>``;
+* a veth pair: host side ``ib<tag><vmid>`` (holds the gateway address as /32 and a /32 route
   to the container IP), peer ``eth0`` inside the namespace (holds the container IP, default
   route via the gateway, ``lo`` up);
 * a small HTTP server inside the namespace, bound to the container IP on its service port,
   answering with a page that names the container and its hostname.
+
+``<tag>`` is four hex digits derived from the state directory, so two estates on one
+machine (two test runs, a demo beside a real estate) never share a namespace or a link.
 
 Before anything is created a state file ``<state-dir>/<name>.json`` records the intent, so
 only namespaces, links and processes this tool made are ever removed (``remove``,
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import html
 import http.server
 import ipaddress
@@ -121,12 +125,25 @@ def parse_desired(text: str) -> list[dict[str, Any]]:
     return specs
 
 
-def namespace(spec: dict[str, Any]) -> str:
-    return f"ib-{spec['name']}"
+def estate_tag(state_dir: Path) -> str:
+    return hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:4]
 
 
-def host_link(spec: dict[str, Any]) -> str:
-    return f"ibh{spec['vmid']}"
+def namespace(state_dir: Path, spec: dict[str, Any]) -> str:
+    return f"ib{estate_tag(state_dir)}-{spec['name']}"
+
+
+def host_link(state_dir: Path, spec: dict[str, Any]) -> str:
+    """At most 15 characters (the kernel's limit): 'ib', the tag, a vmid of up to 9 digits."""
+    return f"ib{estate_tag(state_dir)}{spec['vmid']}"
+
+
+def recorded_names(state_dir: Path, state: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, link) a state file says this tool made: teardown removes exactly those."""
+    spec = state["spec"]
+    ns = state.get("namespace") or namespace(state_dir, spec)
+    link = state.get("link") or host_link(state_dir, spec)
+    return str(ns), str(link)
 
 
 # ---------------------------------------------------------------- state files
@@ -149,7 +166,12 @@ def read_states(state_dir: Path) -> dict[str, dict[str, Any]]:
 
 def write_state(state_dir: Path, spec: dict[str, Any], pid: int | None) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    data = {"version": 1, "spec": spec, "namespace": namespace(spec), "link": host_link(spec)}
+    data = {
+        "version": 1,
+        "spec": spec,
+        "namespace": namespace(state_dir, spec),
+        "link": host_link(state_dir, spec),
+    }
     data["pid"] = pid
     atomic_write(state_path(state_dir, spec["name"]), json.dumps(data, indent=2) + "\n")
 
@@ -212,11 +234,12 @@ def answering(spec: dict[str, Any], timeout: float = 1.0) -> bool:
         return False
 
 
-def healthy(state: dict[str, Any]) -> bool:
+def healthy(state_dir: Path, state: dict[str, Any]) -> bool:
     spec = state["spec"]
+    ns, link = recorded_names(state_dir, state)
     return (
-        ns_exists(namespace(spec))
-        and link_exists(host_link(spec))
+        ns_exists(ns)
+        and link_exists(link)
         and pid_alive(state.get("pid"), spec["name"])
         and answering(spec)
     )
@@ -234,7 +257,7 @@ def check_netns_usable() -> None:
 
 def create(state_dir: Path, spec: dict[str, Any]) -> None:
     check_netns_usable()
-    ns, link = namespace(spec), host_link(spec)
+    ns, link = namespace(state_dir, spec), host_link(state_dir, spec)
     for kind, thing, exists in (("namespace", ns, ns_exists), ("link", link, link_exists)):
         if exists(thing):  # anything of ours was removed before: this belongs to someone else
             raise Failure(
@@ -262,7 +285,7 @@ def start_server(state_dir: Path, spec: dict[str, Any]) -> int:
     script = installed_script(state_dir)
     log = state_dir / f"{spec['name']}.log"
     argv = [
-        *("ip", "netns", "exec", namespace(spec), sys.executable, str(script), "serve"),
+        *("ip", "netns", "exec", namespace(state_dir, spec), sys.executable, str(script), "serve"),
         *("--bind", spec["ip"].split("/")[0], "--port", str(spec["service_port"])),
         *("--name", spec["name"], "--hostname", spec["hostname"]),
     ]
@@ -310,7 +333,7 @@ def _running(pid: int) -> bool:
 
 def remove(state_dir: Path, state: dict[str, Any]) -> None:
     spec = state["spec"]
-    ns, link = namespace(spec), host_link(spec)
+    ns, link = recorded_names(state_dir, state)
     stop_pid(state.get("pid"), spec["name"])
     if ns_exists(ns):
         for pid in ip("netns", "pids", ns, check=False).stdout.split():
@@ -332,7 +355,7 @@ def ensure(state_dir: Path, spec: dict[str, Any], state: dict[str, Any] | None, 
         outcome = "created"
     elif state["spec"] != spec:
         outcome = "updated"
-    elif healthy(state):
+    elif healthy(state_dir, state):
         return "unchanged"
     else:
         outcome = "repaired"
@@ -369,16 +392,17 @@ def status(state_dir: Path) -> dict[str, Any]:
     containers = []
     for name, state in states.items():
         spec = state["spec"]
+        ns, link = recorded_names(state_dir, state)
         containers.append(
             {
                 "name": name,
                 "hostname": spec["hostname"],
                 "ip": spec["ip"],
                 "service_port": spec["service_port"],
-                "namespace": namespace(spec),
-                "link": host_link(spec),
-                "namespace_present": ns_exists(namespace(spec)),
-                "link_present": link_exists(host_link(spec)),
+                "namespace": ns,
+                "link": link,
+                "namespace_present": ns_exists(ns),
+                "link_present": link_exists(link),
                 "pid": state.get("pid"),
                 "service_running": pid_alive(state.get("pid"), name),
                 "service_answering": answering(spec, timeout=0.5),
