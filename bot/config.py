@@ -62,6 +62,10 @@ class Paths:
         return self.home / "ledger.db"
 
     @property
+    def intents(self) -> Path:
+        return self.home / "intents"
+
+    @property
     def trajectories(self) -> Path:
         return self.home / "trajectories"
 

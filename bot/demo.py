@@ -163,7 +163,8 @@ def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
     tell.step("infrabot estate up: nginx, dnsmasq and the container node on loopback")
     tell.say(render_status(estate.up()))
     tell.step("Bring the estate to main (the existing status-page container and site)")
-    tell.say(summarize_run(reconcile(svc)))
+    result = reconcile(svc)
+    tell.say(summarize_run(result.apply or result.check))
 
     tell.step(f"@alice opens an issue: {SEED_REQUEST!r}")
     issue = svc.forge.create_issue(SEED_REQUEST, "and set up monitoring", "alice")

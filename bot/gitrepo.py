@@ -100,12 +100,7 @@ class GitRepo:
     ) -> str:
         with self._worktree(base, scratch) as tree:
             wt = git.Repo(tree)
-            env = {
-                "GIT_AUTHOR_NAME": author,
-                "GIT_COMMITTER_NAME": author,
-                "GIT_AUTHOR_EMAIL": f"{author}@infrabot.local",
-                "GIT_COMMITTER_EMAIL": f"{author}@infrabot.local",
-            }
+            env = _identity(author)
             args = ["--no-edit"] + (
                 ["-m", "1"] if len(self.repo.commit(commit).parents) > 1 else []
             )
@@ -115,27 +110,64 @@ class GitRepo:
             self.repo.git.branch("--force", branch, sha)
             return sha
 
-    def merge(self, branch: str, into: str, message: str, author: str) -> str:
-        """Merge ``branch`` into ``into`` in the person's checkout (which must be on ``into``)."""
+    def tree_of(self, rev: str) -> str:
+        return self.repo.commit(self.sha(rev)).tree.hexsha
+
+    def merge_result(self, base: str, head: str, message: str) -> str | None:
+        """A commit whose tree is ``head`` merged into ``base`` (what merging would produce,
+        GitHub's ``refs/pull/N/merge``), made without touching any checkout; None when the
+        two do not merge cleanly."""
+        try:
+            tree = self.repo.git.merge_tree("--write-tree", "--no-messages", base, head)
+        except git.GitCommandError:
+            return None  # exit status 1: conflicts
+        env = _identity("infrabot")
+        with self.repo.git.custom_environment(**env):
+            return str(
+                self.repo.git.commit_tree(tree.split()[0], "-p", base, "-p", head, "-m", message)
+            )
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        try:
+            return str(self.repo.git.merge_base(a, b)).strip() or None
+        except git.GitCommandError:
+            return None
+
+    def authors_since(self, base: str, head: str) -> set[str]:
+        """Names of the authors of the commits on ``head`` that ``base`` does not have."""
+        out = self.repo.git.log("--format=%an", f"{base}..{head}")
+        return {line for line in out.splitlines() if line}
+
+    def keep(self, ref: str, sha: str) -> None:
+        """Point ``ref`` (outside refs/heads) at ``sha`` so git never collects it."""
+        self.repo.git.update_ref(ref, sha)
+
+    def merge(self, sha: str, into: str, message: str, author: str) -> str:
+        """Merge exactly the commit ``sha`` into ``into`` in the person's checkout (which must
+        be on ``into`` and clean).  A commit, never a branch name: whatever was pushed to the
+        branch after ``sha`` was authorised is not merged."""
         if self.repo.head.is_detached or self.repo.active_branch.name != into:
             raise InfrabotError(f"check out {into} in {self.path} before merging")
         if self.repo.is_dirty(untracked_files=False):
             raise InfrabotError(f"{self.path} has uncommitted changes: commit or stash them first")
-        env = {
-            "GIT_AUTHOR_NAME": author,
-            "GIT_COMMITTER_NAME": author,
-            "GIT_AUTHOR_EMAIL": f"{author}@infrabot.local",
-            "GIT_COMMITTER_EMAIL": f"{author}@infrabot.local",
-        }
         try:
-            with self.repo.git.custom_environment(**env):
-                self.repo.git.merge("--no-ff", "-m", message, branch)
+            with self.repo.git.custom_environment(**_identity(author)):
+                self.repo.git.merge("--no-ff", "-m", message, sha)
         except git.GitCommandError as exc:
             with suppress(git.GitCommandError):  # nothing to abort if it never started
                 self.repo.git.merge("--abort")
-            raise InfrabotError(f"{branch} does not merge cleanly into {into}: rebase it") from exc
+            raise InfrabotError(f"{sha[:7]} does not merge cleanly into {into}: rebase it") from exc
         return self.repo.head.commit.hexsha
 
     def delete_branch(self, name: str) -> None:
         if self.branch_exists(name):
             self.repo.git.branch("-D", name)
+
+
+def _identity(author: str) -> dict[str, str]:
+    return {
+        "GIT_AUTHOR_NAME": author,
+        "GIT_COMMITTER_NAME": author,
+        "GIT_AUTHOR_EMAIL": f"{author}@infrabot.local",
+        "GIT_COMMITTER_EMAIL": f"{author}@infrabot.local",
+    }

@@ -14,7 +14,7 @@ from bot.flow.verify import LocalVerifier
 from bot.forge.base import Permission
 from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
-from bot.ledger import EstateLock, Trajectory
+from bot.ledger import EstateLock, IntentStore, Trajectory
 from bot.localestate import LocalEstate
 
 
@@ -57,6 +57,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         git=git,
         trajectory=Trajectory(paths.trajectories),
         lock=EstateLock(paths.ledger_db),
+        intents=IntentStore(paths.intents),
         verifier=LocalVerifier(paths.estate_runtime),
         nginx_test=nginx_test,
         preflight=local_preflight(paths.estate_runtime),

@@ -47,13 +47,39 @@ def test_release_by_a_non_holder_is_a_no_op_and_release_is_idempotent(tmp_path: 
     assert estate.acquire(6).holder == 6
 
 
-def test_force_release_returns_what_it_released(tmp_path: Path) -> None:
+def test_unlock_releases_a_lock_without_a_process_and_says_so(tmp_path: Path) -> None:
     estate = lock(tmp_path)
-    assert estate.force_release() is None
+    nothing = estate.unlock()
+    assert (nothing.state, nothing.released) == (None, False)
     estate.acquire(5)
-    released = estate.force_release()
-    assert released is not None and released.holder == 5
+    done = estate.unlock()
+    assert done.released and done.state is not None and done.state.holder == 5
+    assert "without a running process" in done.why
     assert estate.holder() is None
+
+
+def test_unlock_never_releases_the_lock_of_a_running_apply(tmp_path: Path) -> None:
+    estate = lock(tmp_path)
+    with estate.held(5):  # this process is alive: an apply in progress
+        kept = estate.unlock()
+        assert not kept.released and "running" in kept.why
+        assert estate.holder() is not None
+    assert estate.holder() is None
+
+
+def test_unlock_releases_the_lock_of_a_dead_process(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    estate = lock(tmp_path)
+    estate.acquire(5, pid=child.pid)
+    done = estate.unlock()
+    assert done.released and f"process {child.pid} is gone" in done.why
+
+
+def test_unlock_leaves_another_machines_lock_alone(tmp_path: Path) -> None:
+    EstateLock(tmp_path / "ledger.db", hostname="runner-7").acquire(5, pid=os.getpid())
+    kept = lock(tmp_path).unlock()
+    assert not kept.released and "runner-7" in kept.why
 
 
 def test_held_releases_even_on_an_exception(tmp_path: Path) -> None:

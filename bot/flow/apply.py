@@ -1,51 +1,45 @@
 """Apply a commit to the estate under the lock, verify it, and post the evidence.
 
-The lock is taken by the caller (merge and /apply both hold it around the whole step),
-so a second apply cannot interleave.  A run killed before its recap leaves its hosts
-marked unknown; the next apply includes them, which reconciles them.
+Theory of operation
+-------------------
+The lock is taken by the caller (merge, /apply and reconcile hold it around the whole
+step), so a second apply cannot interleave.  Before the first task runs, the apply's
+intent (commit, hosts, PR, ticket, process) is written durably; its outcome replaces it
+when the run ends.  A run killed before its recap leaves its hosts marked unknown, and an
+intent with no outcome whose process is gone is found by the next command
+(``recover_interrupted``): it tells the PR and the ticket, marks the hosts unknown so the
+next run includes them, and releases the lock.  ``Records.applied`` remembers the commit
+the whole estate was last brought to, so a dry-run can tell drift from a change.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from bot.errors import InfrabotError
 from bot.estate import Estate, changed_pairs
-from bot.flow.checks import affected_hosts, run_request
+from bot.flow.checks import affected_hosts, dry_run, run_request
 from bot.flow.records import Records
 from bot.flow.render import render_apply_failure, render_evidence
 from bot.flow.services import Services
 from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN, PullRequest
+from bot.ledger import ApplyIntent
 from bot.model import DryRun, Evidence, Resource, RunStatus
 
 
-def apply_commit(svc: Services, pr: PullRequest, target_sha: str, actor: str) -> Evidence:
-    """Apply ``target_sha`` (the PR head for /apply, the merge commit after a merge)."""
+def apply_commit(
+    svc: Services, pr: PullRequest, target_sha: str, base_sha: str, actor: str
+) -> Evidence:
+    """Apply ``target_sha`` (the merge commit, or for /apply the checked merge result) to
+    the hosts the change from ``base_sha`` touches, plus any host whose state is unknown."""
     ticket = pr.issue or pr.number
-    with snapshot(svc, pr.base_sha) as base, snapshot(svc, target_sha) as target:
+    with snapshot(svc, base_sha) as base, snapshot(svc, target_sha) as target:
         before, after = estate_of(base), estate_of(target)
         hosts = affected_hosts(svc, before, after)
-        svc.record(
-            ticket,
-            actor,
-            "apply.started",
-            "running",
-            {"pr": pr.number, "sha": target_sha, "hosts": list(hosts)},
-        )
-        problem = svc.preflight(after, hosts)
-        if problem:
-            run = DryRun(
-                head_sha=target_sha,
-                base_sha=pr.base_sha,
-                status=RunStatus.FAILED,
-                hosts=hosts,
-                check_mode=False,
-                error=problem,
-            )
-        else:
-            run = _run(svc, pr.number, target, after, hosts, target_sha, pr.base_sha)
-        _remember_unknown(svc, run)
+        run = _apply(svc, pr.number, ticket, actor, target, after, hosts, target_sha, base_sha)
         verifications = (
             svc.verifier.verify(
                 after, changed_resources(before, after), removed_resources(before, after)
@@ -62,19 +56,6 @@ def apply_commit(svc: Services, pr: PullRequest, target_sha: str, actor: str) ->
     )
     svc.record(
         ticket,
-        actor,
-        "apply.finished",
-        run.status.value,
-        {"pr": pr.number, "sha": target_sha},
-        {
-            "changed": len(run.changed()),
-            "failed": [t.task for t in run.failed()],
-            "log": run.log_path,
-            "error": run.error,
-        },
-    )
-    svc.record(
-        ticket,
         BOT_LOGIN,
         "verify",
         "ok" if evidence.ok else "failed",
@@ -85,23 +66,66 @@ def apply_commit(svc: Services, pr: PullRequest, target_sha: str, actor: str) ->
     return evidence
 
 
-def _run(
+def _apply(
     svc: Services,
     number: int,
+    ticket: int,
+    actor: str,
     tree: Path,
     after: Estate,
     hosts: tuple[str, ...],
     sha: str,
     base_sha: str,
 ) -> DryRun:
-    svc.progress(f"PR #{number}: applying {sha[:7]} to {', '.join(hosts) or 'no host'}")
+    """One apply with its intent recorded before and its outcome after."""
+    problem = svc.preflight(after, hosts)
+    if problem:
+        return DryRun(
+            head_sha=sha,
+            base_sha=base_sha,
+            status=RunStatus.FAILED,
+            hosts=hosts,
+            check_mode=False,
+            error=problem,
+        )
+    intent = svc.intents.begin(pr=number, ticket=ticket, sha=sha, hosts=hosts, actor=actor)
+    svc.record(
+        ticket,
+        actor,
+        "apply.started",
+        "running",
+        {"pr": number, "sha": sha, "hosts": list(hosts)},
+        {"intent": intent.id},
+    )
+    svc.progress(f"{_label(number)}: applying {sha[:7]} to {', '.join(hosts) or 'no host'}")
     request = run_request(
         svc, f"pr-{number}", tree, after, hosts, check=False, sha=sha, base_sha=base_sha
     )
-    return svc.runner.run(request, svc.progress)
+    run = svc.runner.run(request, svc.progress)
+    _remember(svc, run, sha)
+    svc.intents.finish(intent, run.status.value)
+    svc.record(
+        ticket,
+        actor,
+        "apply.finished",
+        run.status.value,
+        {"pr": number, "sha": sha},
+        {
+            "changed": len(run.changed()),
+            "failed": [t.task for t in run.failed()],
+            "log": run.log_path,
+            "error": run.error,
+        },
+    )
+    return run
 
 
-def _remember_unknown(svc: Services, run: DryRun) -> None:
+def _label(number: int) -> str:
+    return f"PR #{number}" if number else "reconcile"
+
+
+def _remember(svc: Services, run: DryRun, sha: str) -> None:
+    """Hosts a killed run leaves unknown, and the commit the whole estate is now at."""
     records = Records(svc.paths.runs)
     unknown = records.unknown_hosts()
     if run.status is RunStatus.UNKNOWN:
@@ -109,6 +133,8 @@ def _remember_unknown(svc: Services, run: DryRun) -> None:
     elif run.status is RunStatus.SUCCESSFUL:
         unknown -= set(run.hosts)
     records.set_unknown_hosts(unknown)
+    ok = run.status is RunStatus.SUCCESSFUL and not unknown
+    records.set_applied(sha if ok else None)
 
 
 def removed_resources(before: Estate, after: Estate) -> list[Resource]:
@@ -124,7 +150,9 @@ def changed_resources(before: Estate, after: Estate) -> list[Resource]:
 def _post(svc: Services, pr: PullRequest, evidence: Evidence) -> None:
     body = render_evidence(evidence, pr.issue)
     if not evidence.ok:
-        body += "\n" + render_apply_failure(evidence, pr.number)
+        body += "\n" + render_apply_failure(
+            evidence, pr.number, merged=pr.state == "merged", issue=pr.issue
+        )
     svc.forge.ensure_comment(pr.number, f"evidence-{evidence.merge_sha[:12]}", body)
     svc.record(
         pr.issue or pr.number,
@@ -135,17 +163,136 @@ def _post(svc: Services, pr: PullRequest, evidence: Evidence) -> None:
     )
 
 
-def reconcile(svc: Services, actor: str = BOT_LOGIN) -> DryRun:
-    """Apply the base branch to every host (bootstrapping an estate, or after drift)."""
+# -- interrupted applies --------------------------------------------------------------
+
+
+def recover_interrupted(svc: Services) -> list[ApplyIntent]:
+    """Report every apply that never ended: the PR and ticket are told, its hosts become
+    unknown (the next run includes them), its lock is released.  Returns what it found."""
+    found = svc.intents.interrupted()
+    for intent in found:
+        records = Records(svc.paths.runs)
+        records.set_unknown_hosts(records.unknown_hosts() | set(intent.hosts))
+        records.set_applied(None)
+        hosts = ", ".join(intent.hosts) or "no host"
+        text = (
+            f"### ⚠️ Apply interrupted\n\nThe apply of `{intent.sha[:7]}` (started "
+            f"{intent.started:%Y-%m-%d %H:%M:%S %Z} by @{intent.actor}) was interrupted: the "
+            f"state of {hosts} is unknown. The next apply includes those hosts; "
+            "`infrabot reconcile` brings the whole estate to the base branch now.\n"
+        )
+        topic = f"interrupted-{intent.id}"
+        if intent.pr:
+            svc.forge.ensure_comment(intent.pr, topic, text)
+        if intent.ticket and intent.ticket != intent.pr:
+            svc.forge.ensure_comment(intent.ticket, topic, text)
+        holder = svc.lock.unlock()
+        svc.intents.finish(intent, "interrupted")
+        svc.record(
+            intent.ticket or intent.pr,
+            BOT_LOGIN,
+            "apply.interrupted",
+            "unknown",
+            {"pr": intent.pr, "sha": intent.sha, "hosts": list(intent.hosts)},
+            {"intent": intent.id, "lock_released": holder.released},
+        )
+    return found
+
+
+# -- reconcile ------------------------------------------------------------------------
+
+
+def drifted_hosts(svc: Services, tree: Path, estate: Estate, sha: str) -> DryRun:
+    """A check run of the base branch on every host: the hosts it would change differ."""
+    hosts = tuple(h.name for h in estate.hosts())
+    return dry_run(
+        svc, "reconcile", content=tree, after=estate, hosts=hosts, head_sha=sha, base_sha=sha
+    )
+
+
+class ReconcileResult(BaseModel):
+    """What a reconcile found (``check``) and did (``apply``: None when nothing differed or
+    it was a dry run), and the ticket that carries its evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha: str
+    check: DryRun
+    apply: DryRun | None = None
+    ticket: int | None = None
+    evidence: Evidence | None = None
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return self.apply.hosts if self.apply else ()
+
+    @property
+    def ok(self) -> bool:
+        if self.check.status is not RunStatus.SUCCESSFUL:
+            return False
+        return self.evidence is None or self.evidence.ok
+
+
+def reconcile(svc: Services, actor: str = BOT_LOGIN, *, dry: bool = False) -> ReconcileResult:
+    """Bring the estate to the base branch: a check run finds the hosts that differ (and the
+    unknown ones); those are applied under the lock, with intent, and the evidence goes on a
+    ticket of its own."""
+    recover_interrupted(svc)
     base = svc.config.base_branch
     sha = svc.git.sha(base)
     with snapshot(svc, sha) as tree:
-        after = estate_of(tree)
-        hosts = tuple(h.name for h in after.hosts())
-        problem = svc.preflight(after, hosts)
+        estate = estate_of(tree)
+        every = tuple(h.name for h in estate.hosts())
+        problem = svc.preflight(estate, every)
         if problem:
             raise InfrabotError(problem)
         with svc.lock.held(0):
-            run = _run(svc, 0, tree, after, hosts, sha, sha)
-        _remember_unknown(svc, run)
-    return run
+            svc.progress(f"reconcile: dry-run of {base} ({sha[:7]}) on every host")
+            check = drifted_hosts(svc, tree, estate, sha)
+            if check.status is not RunStatus.SUCCESSFUL:
+                return ReconcileResult(sha=sha, check=check)
+            unknown = Records(svc.paths.runs).unknown_hosts() & set(every)
+            differ = {t.host for t in check.changed()} | unknown
+            hosts = tuple(h for h in every if h in differ)
+            if not hosts:
+                Records(svc.paths.runs).set_applied(sha)
+            if dry or not hosts:
+                return ReconcileResult(sha=sha, check=check)
+            ticket = svc.forge.create_issue(
+                f"Reconcile the estate to {base} ({sha[:7]})",
+                f"{', '.join(hosts)} differ from {base} (drift, or an interrupted apply): "
+                "infrabot applies the base branch to them.",
+                actor,
+                labels=("reconcile",),
+            )
+            svc.record(
+                ticket.number,
+                actor,
+                "reconcile.started",
+                "running",
+                {"sha": sha, "hosts": list(hosts)},
+            )
+            run = _apply(svc, 0, ticket.number, actor, tree, estate, hosts, sha, sha)
+            resources = [r for r in estate.resources.values() if set(r.hosts()) & set(hosts)]
+            verifications = (
+                svc.verifier.verify(estate, resources, [])
+                if run.status is RunStatus.SUCCESSFUL
+                else []
+            )
+    evidence = Evidence(
+        pr=0, merge_sha=sha, apply=run, verifications=tuple(verifications), at=svc.clock()
+    )
+    svc.forge.ensure_comment(
+        ticket.number, f"evidence-{sha[:12]}", render_evidence(evidence, ticket.number)
+    )
+    svc.record(
+        ticket.number,
+        actor,
+        "reconcile.finished",
+        run.status.value,
+        {"sha": sha},
+        {"hosts": list(hosts), "ok": evidence.ok},
+    )
+    if evidence.ok:
+        svc.forge.close_issue(ticket.number, f"The estate is at {base} ({sha[:7]}).")
+    return ReconcileResult(sha=sha, check=check, apply=run, ticket=ticket.number, evidence=evidence)

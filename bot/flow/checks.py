@@ -12,73 +12,200 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bot.errors import InfrabotError
 from bot.estate import Estate, blast_radius, changed_pairs, write_inventory
 from bot.execute import RunRequest
 from bot.flow.records import PrCheck, Records
 from bot.flow.render import render_plan, render_pr_body, render_run
 from bot.flow.services import Services
 from bot.flow.trees import estate_of, snapshot
-from bot.forge.base import BOT_LOGIN
-from bot.model import DryRun, RunStatus, ValidationReport
+from bot.forge.base import BOT_LOGIN, PullRequest
+from bot.model import DryRun, Finding, RunStatus, TaskResult, ValidationReport
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
 
 
 def check_pr(svc: Services, number: int) -> PrCheck:
+    """Validate and dry-run the PR's head merged into its base's tip, and say so on the PR.
+
+    Whatever happens, the head gets a status: an error half-way sets ``error`` statuses
+    naming it before it propagates, so a PR is never left without a verdict.
+    """
     pr = svc.forge.pull_request(number)
-    ticket = pr.issue or pr.number
-    svc.progress(f"PR #{number}: validating {pr.head_sha[:7]}")
+    try:
+        return _check(svc, pr)
+    except InfrabotError as exc:
+        for context in (VALIDATE, DRY_RUN):
+            svc.forge.set_status(pr.head_sha, context, "error", f"check failed: {exc}"[:140])
+        raise
+
+
+VALIDATE, DRY_RUN = "infrabot/validate", "infrabot/dry-run"
+
+
+def _check(svc: Services, pr: PullRequest) -> PrCheck:
+    number, ticket = pr.number, pr.issue or pr.number
+    for context in (VALIDATE, DRY_RUN):
+        svc.forge.set_status(pr.head_sha, context, "pending", "checking")
+    svc.progress(f"PR #{number}: validating {pr.head_sha[:7]} merged into {pr.base_sha[:7]}")
+    merge_sha = svc.git.merge_result(
+        pr.base_sha, pr.head_sha, f"infrabot check: PR #{number} into {pr.base_branch}"
+    )
+    if merge_sha is None:
+        return _unmergeable(svc, pr)
+    svc.git.keep(f"refs/infrabot/pr/{number}/merge", merge_sha)
     changed = svc.git.changed_files(pr.base_sha, pr.head_sha)
-    with snapshot(svc, pr.head_sha) as head, snapshot(svc, pr.base_sha) as base:
-        _use_base_rules(base, head)
-        report = validate_tree(head, changed_files=changed, now=svc.clock())
+    with snapshot(svc, merge_sha) as merged, snapshot(svc, pr.base_sha) as base:
+        _use_base_rules(base, merged)
+        report = validate_tree(
+            merged,
+            changed_files=changed if pr.author == BOT_LOGIN else None,
+            now=svc.clock(),
+        )
+        report = _note_rules_changed(report, pr.author, changed)
         svc.record(
             ticket,
             BOT_LOGIN,
             "validate",
             "ok" if report.ok else "failed",
-            {"pr": number, "head": pr.head_sha},
+            {"pr": number, "head": pr.head_sha, "base": pr.base_sha},
             {"errors": [f.message for f in report.errors()][:20]},
         )
         _status(
             svc,
             pr.head_sha,
-            "infrabot/validate",
+            VALIDATE,
             report.ok,
             "validation passed" if report.ok else f"{len(report.errors())} problem(s)",
         )
-        before, after = estate_of(base), estate_of(head)
+        before, after = estate_of(base), estate_of(merged)
         envs = environments(before, after)
-        run = _dry_run_or_skip(svc, number, report, base, (before, after), pr.head_sha, pr.base_sha)
-    svc.record(
-        ticket,
-        BOT_LOGIN,
-        "dryrun",
-        run.status.value,
-        {"pr": number, "head": pr.head_sha, "hosts": list(run.hosts)},
-        {"changed": len(run.changed()), "unverified": len(run.unverified()), "log": run.log_path},
+        run = _dry_run_or_skip(svc, number, report, base, (before, after), merge_sha, pr.base_sha)
+        run = _separate_drift(svc, number, run, base, before)
+    return _conclude(
+        svc,
+        pr,
+        PrCheck(
+            pr=number,
+            head_sha=pr.head_sha,
+            base_sha=pr.base_sha,
+            merge_sha=merge_sha,
+            merge_tree=svc.git.tree_of(merge_sha),
+            validation=report,
+            dry_run=run,
+            environments=envs,
+        ),
     )
-    _status(svc, pr.head_sha, "infrabot/dry-run", run.ok, f"dry-run {run.status.value}")
+
+
+def _unmergeable(svc: Services, pr: PullRequest) -> PrCheck:
+    why = (
+        f"{pr.head_branch} ({pr.head_sha[:7]}) does not merge cleanly into {pr.base_branch} "
+        f"({pr.base_sha[:7]}): rebase it on {pr.base_branch}, push, and comment /plan"
+    )
+    report = ValidationReport(checks=("merge",), findings=(Finding(check="paths", message=why),))
+    run = DryRun(
+        head_sha=pr.head_sha,
+        base_sha=pr.base_sha,
+        status=RunStatus.SKIPPED,
+        hosts=(),
+        error="the head does not merge into the base, so nothing was dry-run",
+    )
+    svc.record(
+        pr.issue or pr.number, BOT_LOGIN, "validate", "failed", {"pr": pr.number}, {"errors": [why]}
+    )
+    _status(svc, pr.head_sha, VALIDATE, False, "does not merge cleanly")
     check = PrCheck(
-        pr=number,
+        pr=pr.number,
         head_sha=pr.head_sha,
         base_sha=pr.base_sha,
         validation=report,
         dry_run=run,
-        environments=envs,
     )
+    return _conclude(svc, pr, check)
+
+
+def _note_rules_changed(
+    report: ValidationReport, author: str, changed: list[str]
+) -> ValidationReport:
+    """A person's PR may change more than desired state; say what the check did not vouch
+    for (it used the base's rules and Ansible content)."""
+    if author == BOT_LOGIN:
+        return report
+    outside = [f for f in changed if not f.startswith("infra/state/")]
+    if not outside:
+        return report
+    shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
+    note = Finding(
+        check="paths",
+        severity="warning",
+        message=f"this PR also changes {shown}: the check used {len(outside)} such file(s) "
+        "from the base branch (schemas, policy, Ansible content), so review them yourself; "
+        "the apply after merging runs them",
+    )
+    return report.model_copy(update={"findings": (*report.findings, note)})
+
+
+def _conclude(svc: Services, pr: PullRequest, check: PrCheck) -> PrCheck:
+    run = check.dry_run
+    svc.record(
+        pr.issue or pr.number,
+        BOT_LOGIN,
+        "dryrun",
+        run.status.value,
+        {"pr": pr.number, "head": pr.head_sha, "hosts": list(run.hosts)},
+        {
+            "changed": len(run.changed()),
+            "drift": len(run.drift),
+            "unverified": len(run.unverified()),
+            "log": run.log_path,
+        },
+    )
+    _status(svc, pr.head_sha, DRY_RUN, run.ok, f"dry-run {run.status.value}")
     records = Records(svc.paths.runs)
     records.save_check(check)
     plan = records.plan(pr.issue) if pr.issue else None
     body = render_pr_body(
         render_plan(plan) if plan else "",
         svc.git.diff_stat(pr.base_sha, pr.head_sha),
-        render_report_markdown(report),
+        render_report_markdown(check.validation),
         render_run(run, "Dry-run (check + diff)"),
         pr.issue,
     )
-    svc.forge.update_pull_request(number, body=body)
+    svc.forge.update_pull_request(pr.number, body=body)
     return check
+
+
+def _same(task: TaskResult) -> tuple[str, str, str, str]:
+    """What makes two predicted changes the same change."""
+    return (task.host, task.task, task.diff, task.message)
+
+
+def _separate_drift(svc: Services, number: int, run: DryRun, base: Path, before: Estate) -> DryRun:
+    """Tell the change's own predicted changes from drift: when the estate is not known to
+    be at the base, the same hosts are dry-run at the base too, and what that run predicts
+    as well is drift, not the change."""
+    records = Records(svc.paths.runs)
+    if run.status is not RunStatus.SUCCESSFUL or not run.changed():
+        return run
+    if records.applied() == run.base_sha and not records.unknown_hosts():
+        return run
+    svc.progress(f"PR #{number}: the estate may have drifted; dry-run of the base for contrast")
+    at_base = dry_run(
+        svc,
+        f"pr-{number}-base",
+        content=base,
+        after=before,
+        hosts=run.hosts,
+        head_sha=run.base_sha,
+        base_sha=run.base_sha,
+    )
+    if at_base.status is not RunStatus.SUCCESSFUL:
+        return run
+    drifted = {_same(t) for t in at_base.changed()}
+    own = tuple(t for t in run.tasks if t.status != "changed" or _same(t) not in drifted)
+    drift = tuple(t for t in run.tasks if t.status == "changed" and _same(t) in drifted)
+    return run.model_copy(update={"tasks": own, "drift": drift})
 
 
 def _use_base_rules(base: Path, head: Path) -> None:

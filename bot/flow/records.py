@@ -13,13 +13,17 @@ from bot.model import DryRun, Plan, ValidationReport
 
 
 class PrCheck(BaseModel):
-    """Validation and dry-run of one PR head."""
+    """Validation and dry-run of one PR head merged into the base tip of the time."""
 
     model_config = ConfigDict(frozen=True)
 
     pr: int
     head_sha: str
     base_sha: str
+    """The base branch's tip the head was merged into for the check."""
+    merge_sha: str | None = None
+    """The commit of that merge (None: the head does not merge cleanly)."""
+    merge_tree: str | None = None
     validation: ValidationReport
     dry_run: DryRun
     environments: tuple[str, ...] = ()
@@ -47,6 +51,16 @@ class Records:
     def check(self, pr: int) -> PrCheck | None:
         path = self.dir / f"check-pr-{pr}.json"
         return PrCheck.model_validate_json(path.read_text()) if path.exists() else None
+
+    def applied(self) -> str | None:
+        """The commit the whole estate was last brought to (None: not known)."""
+        path = self.dir / "applied.json"
+        sha = json.loads(path.read_text()).get("sha") if path.exists() else None
+        return str(sha) if sha else None
+
+    def set_applied(self, sha: str | None) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / "applied.json", json.dumps({"sha": sha}))
 
     def unknown_hosts(self) -> set[str]:
         path = self.dir / "unknown-hosts.json"

@@ -172,7 +172,7 @@ Applied `{ev.merge_sha[:7]}` at {ev.at.isoformat(timespec="seconds")}.
 """
 
 
-def render_apply_failure(ev: Evidence, pr: int) -> str:
+def render_apply_failure(ev: Evidence, pr: int, *, merged: bool, issue: int | None) -> str:
     failed = ev.apply.failed()
     what = "\n".join(
         f"- `{t.host}`: task **{redact(t.task)}** failed: {clip(redact(t.message), 400)}"
@@ -187,9 +187,24 @@ def render_apply_failure(ev: Evidence, pr: int) -> str:
 {what or "- (no task failed)"}
 {bad}
 
-**To roll back:** run `infrabot pr revert {pr}` to open a revert pull request; merging it \
-applies the previous state. Or fix forward in a new PR. The issue stays open.
+{_next_steps(pr, merged=merged, issue=issue)}
 """
+
+
+def _next_steps(pr: int, *, merged: bool, issue: int | None) -> str:
+    """Advice that fits where the pull request stands."""
+    if merged:
+        text = (
+            f"**To roll back:** run `infrabot pr revert {pr}` to open a revert pull request; "
+            "merging it applies the previous state. Or fix forward in a new PR."
+        )
+    else:
+        text = (
+            "**Next:** the pull request is still open and main is unchanged: fix the change "
+            "and push (then comment /plan), or run `infrabot reconcile` to bring the hosts "
+            "back to main."
+        )
+    return text + (f" Issue #{issue} stays open." if issue else "")
 
 
 def summarize_run(run: DryRun) -> str:

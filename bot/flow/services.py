@@ -14,7 +14,7 @@ from bot.estate import Estate
 from bot.execute import PlaybookRunner
 from bot.forge.base import ConversationForge
 from bot.gitrepo import GitRepo
-from bot.ledger import EstateLock, Event, Trajectory
+from bot.ledger import EstateLock, Event, IntentStore, Trajectory
 from bot.model import Resource, Verification
 
 
@@ -43,6 +43,7 @@ class Services:
     git: GitRepo
     trajectory: Trajectory
     lock: EstateLock
+    intents: IntentStore
     verifier: Verifier
     nginx_test: Callable[[Path], tuple[bool, str]]
     preflight: Callable[[Estate, tuple[str, ...]], str | None]

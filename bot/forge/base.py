@@ -34,7 +34,7 @@ _TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 _MARKER = re.compile(r"<!-- infrabot:topic=([A-Za-z0-9][A-Za-z0-9._:/-]{0,99}) -->\n?")
 
 StatusState = Literal["pending", "success", "failure", "error"]
-ReviewState = Literal["approved", "changes_requested", "commented"]
+ReviewState = Literal["approved", "changes_requested", "commented", "dismissed"]
 
 
 class Permission(StrEnum):
@@ -97,16 +97,21 @@ class PullRequest(_Frozen):
     reviews: tuple[Review, ...] = ()
     created_at: datetime | None = None
 
-    def approvals(self) -> tuple[str, ...]:
-        """Approvers whose latest decisive review approves the current head.
+    def latest_reviews(self) -> tuple[Review, ...]:
+        """Each reviewer's latest decisive review (approved, changes requested or dismissed).
 
-        A "commented" review neither grants nor dismisses (as on GitHub); the PR's author
-        never counts.
+        A "commented" review neither grants nor dismisses (as on GitHub).
         """
         latest: dict[str, Review] = {}
         for review in self.reviews:
             if review.state != "commented":
                 latest[review.author] = review
+        return tuple(latest.values())
+
+    def approvals(self) -> tuple[str, ...]:
+        """Approvers whose latest decisive review approves the current head (never the
+        PR's author).  Who may approve is the gate's business (bot/commands/authorize)."""
+        latest = {r.author: r for r in self.latest_reviews()}
         return tuple(
             author
             for author, review in latest.items()
@@ -148,6 +153,17 @@ class Forge(Protocol):
 
     def close_issue(self, number: int, comment: str | None = None) -> None: ...
 
+    def create_issue(
+        self, title: str, body: str, author: str, *, labels: Sequence[str] = ()
+    ) -> Issue: ...
+
+    def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
+        """Merge exactly ``expected_head_sha``; refuse (InputError) if the head moved.
+
+        The local forge does the git merge; GitHub's merge API has the same ``sha`` guard.
+        Returns the merged pull request, its ``merge_sha`` set."""
+        ...
+
 
 # Pure helpers shared by every forge implementation, so they agree on the rules.
 
@@ -182,6 +198,8 @@ def check_body(raw: str) -> str:
 
 
 def check_review(pr: PullRequest, author: str, state: ReviewState) -> None:
+    if state == "dismissed":
+        raise InputError("a review is dismissed by someone else: use dismiss_review")
     if pr.state != "open":
         raise InputError(f"pull request #{pr.number} is {pr.state}: it cannot be reviewed")
     if author == pr.author and state == "approved":
@@ -198,10 +216,6 @@ class ConversationForge(Forge, Protocol):
     """A forge the bot also drives for people: the local forge, where the ``infrabot`` CLI
     opens issues, comments, reviews and records merges (on GitHub people do that in the UI)."""
 
-    def create_issue(
-        self, title: str, body: str, author: str, *, labels: Sequence[str] = ()
-    ) -> Issue: ...
-
     def list_issues(self, state: Literal["open", "closed"] | None = None) -> list[Issue]: ...
 
     def list_pull_requests(
@@ -213,3 +227,5 @@ class ConversationForge(Forge, Protocol):
     def add_review(self, number: int, author: str, state: ReviewState) -> Review: ...
 
     def mark_merged(self, number: int, merge_sha: str, by: str) -> PullRequest: ...
+
+    def dismiss_review(self, number: int, reviewer: str, by: str) -> Review: ...

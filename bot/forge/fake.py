@@ -233,6 +233,36 @@ class FakeForge:
         self._prs[number] = pr.model_copy(update={"state": "merged", "merge_sha": merge_sha})
         return self._prs[number]
 
+    def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
+        """A merge commit named after the head and base; refused if the head moved."""
+        pr = self.pull_request(number)
+        if pr.state != "open":
+            raise InputError(f"pull request #{number} is {pr.state}: it cannot be merged")
+        if pr.head_sha != expected_head_sha:
+            raise InputError(
+                f"the head of #{number} moved from {expected_head_sha[:7]} to "
+                f"{pr.head_sha[:7]} since it was authorised: nothing was merged"
+            )
+        merge_sha = hashlib.sha1(f"{pr.base_sha}+{pr.head_sha}".encode()).hexdigest()
+        self.branches[pr.base_branch] = merge_sha
+        return self.mark_merged(number, merge_sha, by)
+
+    def dismiss_review(self, number: int, reviewer: str, by: str) -> Review:
+        if not self.permission(by).at_least(Permission.WRITE):
+            raise InputError(f"@{by} needs write permission to dismiss a review")
+        pr = self.pull_request(number)
+        latest = {r.author: r for r in pr.latest_reviews()}
+        if reviewer not in latest or latest[reviewer].state == "dismissed":
+            raise InputError(f"@{reviewer} has no review on #{number} to dismiss")
+        review = Review(
+            author=reviewer,
+            state="dismissed",
+            commit_sha=latest[reviewer].commit_sha,
+            created_at=self.clock(),
+        )
+        self._prs[number] = pr.model_copy(update={"reviews": (*pr.reviews, review)})
+        return review
+
     def refresh_head(self, number: int, head_sha: str, base_sha: str) -> PullRequest:
         pr = self.pull_request(number)
         self.branches[pr.head_branch] = head_sha

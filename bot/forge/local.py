@@ -1,9 +1,11 @@
 """The local forge: issues, pull requests, comments, reviews and statuses in SQLite.
 
-The embedded default: no account, no network.  Storage only: the forge never changes
-the git repository.  It *reads* branch tips (ref files, no subprocess) so that a pull
-request's ``head_sha`` follows its branch, as on GitHub: an approval or a dry-run of an
-older head can never pass for the current one.  ``refresh_head`` sets them explicitly.
+The embedded default: no account, no network.  The forge changes the git repository in
+one place only, ``merge``, which merges exactly the expected head commit (GitHub's merge
+API has the same ``sha`` guard) into the person's checkout.  It *reads* branch tips (ref
+files, no subprocess) so that a pull request's ``head_sha`` follows its branch, as on
+GitHub: an approval or a dry-run of an older head can never pass for the current one.
+``refresh_head`` sets them explicitly.
 
 Every call opens a short-lived connection (WAL, busy timeout) and runs in one
 transaction; writes take ``BEGIN IMMEDIATE`` so a read-modify-write such as
@@ -39,6 +41,7 @@ from bot.forge.base import (
     split_marker,
     with_marker,
 )
+from bot.gitrepo import GitRepo
 from bot.ledger.sqlite import Database
 
 SCHEMA_VERSION = 1
@@ -408,6 +411,46 @@ class LocalForge:
                 (merge_sha, by, number),
             )
             return self._pull(conn, self._item(conn, number))
+
+    def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
+        """Merge exactly ``expected_head_sha``: refused if the branch moved since it was
+        authorised, so a commit pushed after the approval never lands unreviewed."""
+        pr = self.pull_request(number)
+        if pr.state != "open":
+            raise InputError(f"pull request #{number} is {pr.state}: it cannot be merged")
+        if pr.head_sha != expected_head_sha:
+            raise InputError(
+                f"the head of #{number} moved from {expected_head_sha[:7]} to "
+                f"{pr.head_sha[:7]} since it was authorised: nothing was merged; "
+                "review the new head and try again"
+            )
+        sha = GitRepo(self.repo_path).merge(
+            expected_head_sha, pr.base_branch, f"Merge PR #{number}: {pr.title}", by
+        )
+        return self.mark_merged(number, sha, by)
+
+    def dismiss_review(self, number: int, reviewer: str, by: str) -> Review:
+        """Dismiss ``reviewer``'s latest decisive review (as on GitHub: needs write)."""
+        self._check_user(by)
+        if not self.permission(by).at_least(Permission.WRITE):
+            raise InputError(f"@{by} needs write permission to dismiss a review")
+        pr = self.pull_request(number)
+        latest = {r.author: r for r in pr.latest_reviews()}
+        if reviewer not in latest or latest[reviewer].state == "dismissed":
+            raise InputError(f"@{reviewer} has no review on #{number} to dismiss")
+        with self.db.transaction(write=True) as conn:
+            review = Review(
+                author=reviewer,
+                state="dismissed",
+                commit_sha=latest[reviewer].commit_sha,
+                created_at=self.clock(),
+            )
+            conn.execute(
+                "INSERT INTO reviews (number, author, state, commit_sha, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (number, reviewer, "dismissed", review.commit_sha, review.created_at.isoformat()),
+            )
+            return review
 
     def refresh_head(self, number: int, head_sha: str, base_sha: str) -> PullRequest:
         with self.db.transaction(write=True) as conn:

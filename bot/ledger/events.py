@@ -32,10 +32,17 @@ STEPS: dict[str, str] = {
     "apply.refused": "An /apply was refused; the reasons were posted on the pull request.",
     "apply.started": "An apply began under the estate lock.",
     "apply.finished": "An apply ended; outcome is the run status.",
+    "apply.interrupted": "An apply was found that never ended (its process is gone): its hosts "
+    "are unknown until the next run, and the PR and ticket were told.",
+    "apply.skipped": "A merge was not applied: the merged commit is not the one that passed "
+    "the gate (e.g. a merge that bypassed it); a ticket asks a human.",
+    "reconcile.started": "The base branch is being applied to the hosts that differ from it.",
+    "reconcile.finished": "A reconcile ended; outcome is the run status.",
     "verify": "Probes and acceptance criteria were checked after an apply.",
     "evidence.posted": "The evidence of an apply (recap, diff, verifications) was posted.",
     "lock.acquired": "The estate lock was taken (or taken over from a dead process).",
     "lock.released": "The estate lock was released by its holder or by /unlock.",
+    "lock.kept": "An /unlock was refused: the lock belongs to an apply that is running.",
     "issue.closed": "The ticket was closed because its change was applied and verified.",
     "revert.opened": "A pull request reverting an applied change was opened.",
 }

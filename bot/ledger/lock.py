@@ -58,6 +58,16 @@ class LockState(BaseModel):
         return f"PR #{self.holder} since {self.since:%Y-%m-%d %H:%M:%S %Z}".strip()
 
 
+class Unlock(BaseModel):
+    """The outcome of an /unlock: whether the lock was released, and why (not)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: LockState | None
+    released: bool
+    why: str
+
+
 class EstateLock:
     def __init__(
         self,
@@ -85,7 +95,7 @@ class EstateLock:
             conn.execute(
                 "INSERT INTO locks (name, holder, pid, pid_start, host, since) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (LOCK_NAME, holder, pid, _start_time(pid), self.hostname, state.since.isoformat()),
+                (LOCK_NAME, holder, pid, start_time(pid), self.hostname, state.since.isoformat()),
             )
             return state
 
@@ -93,11 +103,35 @@ class EstateLock:
         with self.db.transaction(write=True) as conn:
             conn.execute("DELETE FROM locks WHERE name = ? AND holder = ?", (LOCK_NAME, holder))
 
-    def force_release(self) -> LockState | None:
+    def unlock(self) -> Unlock:
+        """What ``/unlock`` may do: release a lock held without a process (a person's or a
+        plan's) or one whose process is gone; never the lock of an apply that is running."""
         with self.db.transaction(write=True) as conn:
             found = self._read(conn)
+            if found is None:
+                return Unlock(state=None, released=False, why="the estate lock was not held")
+            state, start = found
+            if state.pid is not None and state.host != self.hostname:
+                return Unlock(
+                    state=state,
+                    released=False,
+                    why=f"it is held by process {state.pid} on {state.host}, which cannot be "
+                    "checked from here; release it there",
+                )
+            if state.pid is not None and process_alive(state.pid, start):
+                return Unlock(
+                    state=state,
+                    released=False,
+                    why=f"it belongs to an apply that is running (process {state.pid}): wait "
+                    "for it to finish",
+                )
             conn.execute("DELETE FROM locks WHERE name = ?", (LOCK_NAME,))
-            return found[0] if found else None
+            why = (
+                "it was held without a running process"
+                if state.pid is None
+                else f"its process {state.pid} is gone"
+            )
+            return Unlock(state=state, released=True, why=why)
 
     def holder(self) -> LockState | None:
         """The live holder, or None when the lock is free or its process is gone."""
@@ -134,7 +168,7 @@ class EstateLock:
         state, start = found
         if state.pid is None or state.host != self.hostname:
             return state, None  # persistent, or another machine's process: we cannot tell
-        return (state, None) if _process_alive(state.pid, start) else (None, state)
+        return (state, None) if process_alive(state.pid, start) else (None, state)
 
 
 def _takeover(previous: LockState) -> dict[str, object]:
@@ -157,12 +191,12 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return (fields[0], fields[19]) if len(fields) > 19 else None
 
 
-def _start_time(pid: int | None) -> str | None:
+def start_time(pid: int | None) -> str | None:
     stat = _proc_stat(pid) if pid is not None else None
     return stat[1] if stat else None
 
 
-def _process_alive(pid: int, recorded_start: str | None) -> bool:
+def process_alive(pid: int, recorded_start: str | None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

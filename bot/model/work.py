@@ -170,6 +170,9 @@ class DryRun(_Frozen):
     check_mode: bool = True
     duration_s: float = 0.0
     error: str | None = None
+    drift: tuple[TaskResult, ...] = ()
+    """Changes the dry-run predicts that the change does not cause: the same run on the base
+    predicts them too (the estate drifted from the base branch; ``infrabot reconcile``)."""
 
     @property
     def ok(self) -> bool:

@@ -66,6 +66,9 @@ class Policy(BaseModel):
     desired_state_paths: tuple[str, ...] = ("infra/state/**",)
     protected_environments: dict[str, ProtectedEnvironment] = Field(default_factory=dict)
     default_approvals: int = Field(default=1, ge=0)
+    requester_is_author: bool = True
+    """For a bot-drafted PR, the person who asked for the change counts as an author: their
+    approval does not count, so two people are always involved."""
     freeze_windows: tuple[FreezeWindow, ...] = ()
 
 
