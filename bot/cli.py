@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument(
         "--request-changes", action="store_const", const="changes_requested", dest="state"
     )
+    kind.add_argument(
+        "--dismiss",
+        metavar="REVIEWER",
+        default=None,
+        help="dismiss REVIEWER's review (needs write), e.g. a stale 'changes requested'",
+    )
     _common(p, json_flag=True, user=True)
     p.set_defaults(handler=h.pr_review)
     p = psub.add_parser("merge", help="merge a PR: applies it and posts the evidence")
@@ -144,10 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, json_flag=True)
     p.set_defaults(handler=h.plan)
 
+    p = top.add_parser(
+        "reconcile",
+        help="bring the estate to the base branch: apply it to the hosts that differ",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only say which hosts differ, and how")
+    _common(p, json_flag=True, user=True)
+    p.set_defaults(handler=h.reconcile_cmd)
+
     estate = top.add_parser("estate", help="the local estate's services (nginx, dnsmasq, ...)")
     esub = estate.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, fn, text in (
-        ("up", h.estate_up, "start the local estate's services"),
+        ("up", h.estate_up, "start the local estate's services and bring them to main"),
         ("down", h.estate_down, "stop them and remove what they made"),
         ("status", h.estate_status, "what is running"),
     ):

@@ -10,24 +10,30 @@ from bot.cli import emit, progress_printer
 from bot.config import Paths
 from bot.demo import run_demo
 from bot.errors import InputError
+from bot.flow.apply import ReconcileResult, reconcile, recover_interrupted
 from bot.flow.checks import check_pr
 from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
 from bot.flow.localplan import plan_working_tree
 from bot.flow.records import Records
-from bot.flow.render import render_run
+from bot.flow.render import render_run, summarize_run
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of
+from bot.forge.base import BOT_LOGIN
 from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
+from bot.model import RunStatus
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
 from bot.wiring import open_services
 
 
 def _services(args: argparse.Namespace) -> Services:
+    """The services, after reporting any apply that was interrupted (every command does)."""
     root = args.repo or Path.cwd()
-    return open_services(root, progress_printer(args.quiet or getattr(args, "json", False)))
+    svc = open_services(root, progress_printer(args.quiet or getattr(args, "json", False)))
+    recover_interrupted(svc)
+    return svc
 
 
 def _user(args: argparse.Namespace, svc: Services) -> str:
@@ -110,8 +116,8 @@ def issue_list(args: argparse.Namespace) -> int:
 def comment(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
-    svc.forge.add_comment(args.number, args.text, user)
-    return _outcome(args, handle_comment(svc, args.number, args.text, user))
+    made = svc.forge.add_comment(args.number, args.text, user)
+    return _outcome(args, handle_comment(svc, args.number, args.text, user, made.id))
 
 
 def pr_list(args: argparse.Namespace) -> int:
@@ -163,6 +169,18 @@ def pr_show(args: argparse.Namespace) -> int:
 def pr_review(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
+    if args.dismiss:
+        dismissed = svc.forge.dismiss_review(args.number, args.dismiss, user)
+        pr = svc.forge.pull_request(args.number)
+        svc.record(
+            pr.issue or pr.number,
+            user,
+            "pr.reviewed",
+            "dismissed",
+            {"pr": args.number, "reviewer": args.dismiss},
+        )
+        emit(args, dismissed, f"@{user} dismissed @{args.dismiss}'s review of PR #{args.number}")
+        return 0
     review = svc.forge.add_review(args.number, user, args.state)
     pr = svc.forge.pull_request(args.number)
     svc.record(pr.issue or pr.number, user, "pr.reviewed", args.state, {"pr": args.number})
@@ -218,9 +236,42 @@ def _local_estate(args: argparse.Namespace) -> LocalEstate:
 
 
 def estate_up(args: argparse.Namespace) -> int:
+    """Start the services, then reconcile: the estate matches main, so a PR's dry-run shows
+    only that PR's changes."""
     status = _local_estate(args).up()
-    emit(args, status, render_status(status))
-    return 0
+    svc = _services(args)
+    result = reconcile(svc, BOT_LOGIN, ticket=False)
+    text = render_status(status) + "\n" + _reconcile_text(svc, result)
+    emit(args, {"status": status, "reconcile": result}, text)
+    return 0 if result.ok else 1
+
+
+def reconcile_cmd(args: argparse.Namespace) -> int:
+    svc = _services(args)
+    user = _user(args, svc)
+    result = reconcile(svc, user, dry=args.dry_run)
+    emit(args, result, _reconcile_text(svc, result, dry=args.dry_run))
+    return 0 if result.ok else 1
+
+
+def _reconcile_text(svc: Services, result: ReconcileResult, *, dry: bool = False) -> str:
+    base = f"{svc.config.base_branch} ({result.sha[:7]})"
+    if result.check.status is not RunStatus.SUCCESSFUL:
+        return f"reconcile: the check run of {base} {result.check.status.value}: " + (
+            result.check.error or summarize_run(result.check)
+        )
+    differ = sorted({t.host for t in result.check.changed()})
+    if result.apply is None:
+        if not differ:
+            return f"reconcile: the estate matches {base}"
+        lines = [f"reconcile (dry run): {', '.join(differ)} differ from {base}:"]
+        lines += [f"  {t.host}: {t.task}" for t in result.check.changed()[:40]]
+        return "\n".join(lines)
+    verdict = "applied and verified" if result.ok else "did not complete cleanly"
+    where = f" (evidence on issue #{result.ticket})" if result.ticket else ""
+    return f"reconcile: {base} {verdict} on {', '.join(result.hosts)}{where}\n" + summarize_run(
+        result.apply
+    )
 
 
 def estate_down(args: argparse.Namespace) -> int:

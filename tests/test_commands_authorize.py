@@ -112,6 +112,11 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
         f"needs 1 approval of the head def5678 {OTHERS}: {APPROVE}",
     ),
     (
+        {"votes": (vote("alice"), vote("dave", "changes_requested"))},
+        "@dave requested changes: this blocks until they approve the head or the review is "
+        "dismissed",
+    ),
+    (
         {"votes": (vote("alice"), vote("erin", "changes_requested", sha=OLD))},
         "@erin requested changes: this blocks until they approve the head or the review is "
         "dismissed",

@@ -151,7 +151,7 @@ def _changes_requested(ctx: ApplyContext) -> str | None:
         for v in ctx.votes
         if v.state == "changes_requested"
         and v.permission.at_least(Permission.WRITE)
-        and v.reviewer not in ctx.authors()
+        and v.reviewer != ctx.pr_author
     )
     if not blocking:
         return None

@@ -233,10 +233,12 @@ class ReconcileResult(BaseModel):
         return self.evidence is None or self.evidence.ok
 
 
-def reconcile(svc: Services, actor: str = BOT_LOGIN, *, dry: bool = False) -> ReconcileResult:
+def reconcile(
+    svc: Services, actor: str = BOT_LOGIN, *, dry: bool = False, ticket: bool = True
+) -> ReconcileResult:
     """Bring the estate to the base branch: a check run finds the hosts that differ (and the
     unknown ones); those are applied under the lock, with intent, and the evidence goes on a
-    ticket of its own."""
+    ticket of its own (``ticket=False``: only returned, as when ``estate up`` bootstraps)."""
     recover_interrupted(svc)
     base = svc.config.base_branch
     sha = svc.git.sha(base)
@@ -258,21 +260,8 @@ def reconcile(svc: Services, actor: str = BOT_LOGIN, *, dry: bool = False) -> Re
                 Records(svc.paths.runs).set_applied(sha)
             if dry or not hosts:
                 return ReconcileResult(sha=sha, check=check)
-            ticket = svc.forge.create_issue(
-                f"Reconcile the estate to {base} ({sha[:7]})",
-                f"{', '.join(hosts)} differ from {base} (drift, or an interrupted apply): "
-                "infrabot applies the base branch to them.",
-                actor,
-                labels=("reconcile",),
-            )
-            svc.record(
-                ticket.number,
-                actor,
-                "reconcile.started",
-                "running",
-                {"sha": sha, "hosts": list(hosts)},
-            )
-            run = _apply(svc, 0, ticket.number, actor, tree, estate, hosts, sha, sha)
+            number = _reconcile_ticket(svc, actor, sha, hosts) if ticket else 0
+            run = _apply(svc, 0, number, actor, tree, estate, hosts, sha, sha)
             resources = [r for r in estate.resources.values() if set(r.hosts()) & set(hosts)]
             verifications = (
                 svc.verifier.verify(estate, resources, [])
@@ -282,11 +271,11 @@ def reconcile(svc: Services, actor: str = BOT_LOGIN, *, dry: bool = False) -> Re
     evidence = Evidence(
         pr=0, merge_sha=sha, apply=run, verifications=tuple(verifications), at=svc.clock()
     )
-    svc.forge.ensure_comment(
-        ticket.number, f"evidence-{sha[:12]}", render_evidence(evidence, ticket.number)
-    )
+    if not number:
+        return ReconcileResult(sha=sha, check=check, apply=run, evidence=evidence)
+    svc.forge.ensure_comment(number, f"evidence-{sha[:12]}", render_evidence(evidence, number))
     svc.record(
-        ticket.number,
+        number,
         actor,
         "reconcile.finished",
         run.status.value,
@@ -294,5 +283,20 @@ def reconcile(svc: Services, actor: str = BOT_LOGIN, *, dry: bool = False) -> Re
         {"hosts": list(hosts), "ok": evidence.ok},
     )
     if evidence.ok:
-        svc.forge.close_issue(ticket.number, f"The estate is at {base} ({sha[:7]}).")
-    return ReconcileResult(sha=sha, check=check, apply=run, ticket=ticket.number, evidence=evidence)
+        svc.forge.close_issue(number, f"The estate is at {base} ({sha[:7]}).")
+    return ReconcileResult(sha=sha, check=check, apply=run, ticket=number, evidence=evidence)
+
+
+def _reconcile_ticket(svc: Services, actor: str, sha: str, hosts: tuple[str, ...]) -> int:
+    base = svc.config.base_branch
+    issue = svc.forge.create_issue(
+        f"Reconcile the estate to {base} ({sha[:7]})",
+        f"{', '.join(hosts)} differ from {base} (drift, or an interrupted apply): "
+        "infrabot applies the base branch to them.",
+        actor,
+        labels=("reconcile",),
+    )
+    svc.record(
+        issue.number, actor, "reconcile.started", "running", {"sha": sha, "hosts": list(hosts)}
+    )
+    return issue.number
