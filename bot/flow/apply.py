@@ -24,6 +24,7 @@ from bot.flow.checks import affected_hosts, dry_run, run_request
 from bot.flow.records import Records
 from bot.flow.render import render_apply_failure, render_evidence
 from bot.flow.services import Services
+from bot.flow.status import post_status
 from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN, PullRequest
 from bot.ledger import ApplyIntent
@@ -36,6 +37,7 @@ def apply_commit(
     """Apply ``target_sha`` (the merge commit, or for /apply the checked merge result) to
     the hosts the change from ``base_sha`` touches, plus any host whose state is unknown."""
     ticket = pr.issue or pr.number
+    post_status(svc, pr, "applying", f"Applying `{target_sha[:7]}`.")
     with snapshot(svc, base_sha) as base, snapshot(svc, target_sha) as target:
         before, after = estate_of(base), estate_of(target)
         hosts = affected_hosts(svc, before, after)
@@ -63,6 +65,13 @@ def apply_commit(
         {"checks": [v.model_dump() for v in verifications]},
     )
     _post(svc, pr, evidence)
+    post_status(
+        svc,
+        pr,
+        "applied" if evidence.ok else "apply failed",
+        f"`{target_sha[:7]}`: {evidence.apply.status.value} on "
+        f"{', '.join(evidence.apply.hosts) or 'no host'}.",
+    )
     return evidence
 
 

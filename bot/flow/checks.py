@@ -18,6 +18,7 @@ from bot.execute import RunRequest
 from bot.flow.records import PrCheck, Records
 from bot.flow.render import render_plan, render_pr_body, render_run
 from bot.flow.services import Services
+from bot.flow.status import post_status
 from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN, PullRequest
 from bot.model import DryRun, Finding, RunStatus, TaskResult, ValidationReport
@@ -47,6 +48,7 @@ def _check(svc: Services, pr: PullRequest) -> PrCheck:
     number, ticket = pr.number, pr.issue or pr.number
     for context in (VALIDATE, DRY_RUN):
         svc.forge.set_status(pr.head_sha, context, "pending", "checking")
+    post_status(svc, pr, "checking")
     svc.progress(f"PR #{number}: validating {pr.head_sha[:7]} merged into {pr.base_sha[:7]}")
     merge_sha = svc.git.merge_result(
         pr.base_sha, pr.head_sha, f"infrabot check: PR #{number} into {pr.base_branch}"
@@ -173,7 +175,20 @@ def _conclude(svc: Services, pr: PullRequest, check: PrCheck) -> PrCheck:
         pr.issue,
     )
     svc.forge.update_pull_request(pr.number, body=body)
+    ok = check.validation.ok and run.ok
+    post_status(svc, pr, "checked" if ok else "check failed", _summary(check))
     return check
+
+
+def _summary(check: PrCheck) -> str:
+    run, report = check.dry_run, check.validation
+    validation = "passed" if report.ok else f"{len(report.errors())} problem(s)"
+    hosts = ", ".join(run.hosts) or "no host"
+    drift = f", {len(run.drift)} from drift" if run.drift else ""
+    return (
+        f"Validation {validation} · dry-run {run.status.value} on {hosts} "
+        f"({len(run.changed())} change(s) predicted{drift}, {len(run.unverified())} unverified)"
+    )
 
 
 def _same(task: TaskResult) -> tuple[str, str, str, str]:

@@ -33,6 +33,7 @@ from bot.flow.checks import check_pr
 from bot.flow.records import PrCheck, Records
 from bot.flow.render import render_refusal
 from bot.flow.services import Services
+from bot.flow.status import post_status
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN, Permission, PullRequest
@@ -268,6 +269,10 @@ def _refuse(
 ) -> Outcome:
     reasons = reasons or ["the pull request has no successful check: comment /plan"]
     svc.forge.ensure_comment(pr.number, reply, f"@{author}: " + render_refusal(action, reasons))
+    if pr.state == "open":
+        post_status(
+            svc, pr, "refused", f"{action} by @{author}: {len(reasons)} requirement(s) missing."
+        )
     svc.record(
         pr.issue or pr.number,
         author,

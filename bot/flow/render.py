@@ -113,9 +113,21 @@ def render_run(run: DryRun, title: str) -> str:
             f"<details><summary>Diffs</summary>\n\n```diff\n"
             f"{clip(redact(diffs), MAX_DIFF)}\n```\n</details>"
         )
+    if run.drift:
+        parts.append(_drift(run.drift))
     if run.log_path:
         parts.append(f"Full log: `{run.log_path}`")
     return "\n\n".join(parts) + "\n"
+
+
+def _drift(tasks: Sequence[TaskResult]) -> str:
+    """Changes the dry-run predicts that the change does not cause, kept apart from it."""
+    rows = "\n".join(_task_row(t) for t in tasks[:MAX_ROWS])
+    return (
+        f"<details><summary>Drift: {len(tasks)} predicted change(s) this PR does not cause "
+        "(the estate differs from the base branch; <code>infrabot reconcile</code> fixes it)"
+        f"</summary>\n\n| host | task | result |\n|---|---|---|\n{rows}\n</details>"
+    )
 
 
 def render_pr_body(
