@@ -25,7 +25,7 @@ from bot.localestate import LocalEstate, render_status
 from bot.model import RunStatus
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
-from bot.wiring import open_services
+from bot.wiring import conversation, open_services
 
 
 def _services(args: argparse.Namespace) -> Services:
@@ -49,7 +49,7 @@ def _user(args: argparse.Namespace, svc: Services) -> str:
 def issue_open(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
-    issue = svc.forge.create_issue(args.title, args.body, user)
+    issue = conversation(svc).create_issue(args.title, args.body, user)
     svc.record(issue.number, user, "ticket.opened", "ok", {"title": args.title[:200]})
     outcome = handle_issue(svc, issue.number)
     data = {
@@ -107,7 +107,7 @@ def issue_show(args: argparse.Namespace) -> int:
 
 def issue_list(args: argparse.Namespace) -> int:
     svc = _services(args)
-    issues = svc.forge.list_issues(args.state)
+    issues = conversation(svc).list_issues(args.state)
     text = "\n".join(f"#{i.number:<4} {i.state:<7} {i.title}  (@{i.author})" for i in issues)
     emit(args, issues, text or "no issues")
     return 0
@@ -116,13 +116,13 @@ def issue_list(args: argparse.Namespace) -> int:
 def comment(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
-    made = svc.forge.add_comment(args.number, args.text, user)
+    made = conversation(svc).add_comment(args.number, args.text, user)
     return _outcome(args, handle_comment(svc, args.number, args.text, user, made.id))
 
 
 def pr_list(args: argparse.Namespace) -> int:
     svc = _services(args)
-    prs = svc.forge.list_pull_requests(args.state)
+    prs = conversation(svc).list_pull_requests(args.state)
     text = "\n".join(f"#{p.number:<4} {p.state:<7} {p.title}  [{p.head_branch}]" for p in prs)
     emit(args, prs, text or "no pull requests")
     return 0
@@ -170,7 +170,7 @@ def pr_review(args: argparse.Namespace) -> int:
     svc = _services(args)
     user = _user(args, svc)
     if args.dismiss:
-        dismissed = svc.forge.dismiss_review(args.number, args.dismiss, user)
+        dismissed = conversation(svc).dismiss_review(args.number, args.dismiss, user)
         pr = svc.forge.pull_request(args.number)
         svc.record(
             pr.issue or pr.number,
@@ -181,7 +181,7 @@ def pr_review(args: argparse.Namespace) -> int:
         )
         emit(args, dismissed, f"@{user} dismissed @{args.dismiss}'s review of PR #{args.number}")
         return 0
-    review = svc.forge.add_review(args.number, user, args.state)
+    review = conversation(svc).add_review(args.number, user, args.state)
     pr = svc.forge.pull_request(args.number)
     svc.record(pr.issue or pr.number, user, "pr.reviewed", args.state, {"pr": args.number})
     emit(

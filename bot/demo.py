@@ -28,7 +28,7 @@ from bot.flow.trees import estate_of
 from bot.flow.verify import http_get, resolve
 from bot.localestate import LocalEstate, render_status
 from bot.model import ChangeSet, Host, ResourceChange
-from bot.wiring import open_services
+from bot.wiring import conversation, open_services
 
 SEED_REQUEST = (
     "Create a container on pve1 for the API scanner and make it accessible at "
@@ -190,11 +190,11 @@ def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
 
     for user in ("carol", "bob"):
         tell.step(f"@{user} comments /apply on PR #{pr}")
-        svc.forge.add_comment(pr, "/apply", user)
+        conversation(svc).add_comment(pr, "/apply", user)
         tell.say(handle_comment(svc, pr, "/apply", user).message)
 
     tell.step(f"@bob approves PR #{pr}")
-    svc.forge.add_review(pr, "bob", "approved")
+    conversation(svc).add_review(pr, "bob", "approved")
 
     tell.step(f"@alice merges PR #{pr}: apply, verify, evidence")
     merged = merge_pr(svc, pr, "alice")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.config import Paths, load_config
+from bot.config import CONFIG_FILE, Paths, load_config
 from bot.engines.offline import OfflineEngine
+from bot.errors import InputError
 from bot.estate import Estate
 from bot.execute import AnsibleRunner, nginx_test
 from bot.flow.services import Services
 from bot.flow.verify import LocalVerifier
-from bot.forge.base import Permission
+from bot.forge.base import ConversationForge, Permission
 from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
@@ -38,6 +39,17 @@ def local_preflight(runtime_root: Path) -> Callable[[Estate, tuple[str, ...]], s
         return None
 
     return preflight
+
+
+def conversation(svc: Services) -> ConversationForge:
+    """The forge as the CLI drives it for people (the local forge): opening issues,
+    commenting, reviewing.  On GitHub people do that in GitHub itself."""
+    if not isinstance(svc.forge, LocalForge):
+        raise InputError(
+            f"this command acts for people on the local forge; the forge configured in "
+            f"{CONFIG_FILE} is {svc.config.forge!r}: do it on the forge itself"
+        )
+    return svc.forge
 
 
 def open_services(root: Path, progress: Callable[[str], None]) -> Services:

@@ -12,7 +12,7 @@ from bot.config import Config, Paths
 from bot.engines.base import Engine
 from bot.estate import Estate
 from bot.execute import PlaybookRunner
-from bot.forge.base import ConversationForge
+from bot.forge.base import Forge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, Event, IntentStore, Trajectory
 from bot.model import Resource, Verification
@@ -37,7 +37,7 @@ class Services:
     root: Path
     config: Config
     paths: Paths
-    forge: ConversationForge
+    forge: Forge
     engine: Engine
     runner: PlaybookRunner
     git: GitRepo
