@@ -14,7 +14,6 @@ from bot.flow.apply import ReconcileResult, reconcile, recover_interrupted
 from bot.flow.checks import check_pr
 from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
 from bot.flow.localplan import plan_working_tree
-from bot.flow.records import Records
 from bot.flow.render import render_run, summarize_run
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
@@ -74,7 +73,7 @@ def issue_open(args: argparse.Namespace) -> int:
 
 def _pr_summary(svc: Services, number: int) -> str:
 
-    check = Records(svc.paths.runs).check(number)
+    check = svc.records.check(number)
     pr = svc.forge.pull_request(number)
     if check is None:
         return f"PR #{number} ({pr.head_branch})"

@@ -20,7 +20,6 @@ from bot.errors import InfrabotError
 from bot.estate import apply_changes, build_estate, read_documents
 from bot.flow.apply import reconcile
 from bot.flow.dispatch import handle_comment, merge_pr
-from bot.flow.records import Records
 from bot.flow.render import summarize_run
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
@@ -174,7 +173,7 @@ def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:
     if outcome.pr is None:
         raise InfrabotError(f"the bot did not open a PR: {outcome.message}")
     pr = outcome.pr
-    check = Records(svc.paths.runs).check(pr)
+    check = svc.records.check(pr)
     if check is None:
         raise InfrabotError(f"PR #{pr} has no validation or dry-run recorded")
     tell.say(f"the bot posted a plan and opened PR #{pr} in {time.monotonic() - started:.1f}s")

@@ -10,6 +10,7 @@ from bot.engines.offline import OfflineEngine
 from bot.errors import InputError
 from bot.estate import Estate
 from bot.execute import AnsibleRunner, nginx_test
+from bot.flow.records import Records
 from bot.flow.services import Services
 from bot.flow.verify import LocalVerifier
 from bot.forge.base import ConversationForge, Permission
@@ -70,6 +71,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         trajectory=Trajectory(paths.trajectories),
         lock=EstateLock(paths.ledger_db),
         intents=IntentStore(paths.intents),
+        records=Records(paths.runs),
         verifier=LocalVerifier(paths.estate_runtime),
         nginx_test=nginx_test,
         preflight=local_preflight(paths.estate_runtime),

@@ -38,7 +38,6 @@ from bot.estate import (  # noqa: E402
 )
 from bot.execute import RunRequest  # noqa: E402
 from bot.flow.checks import dry_run  # noqa: E402
-from bot.flow.records import Records  # noqa: E402
 from bot.flow.trees import estate_of  # noqa: E402
 from bot.model import ChangeSet, ResourceChange  # noqa: E402
 from bot.wiring import open_services  # noqa: E402
@@ -108,7 +107,7 @@ def seed_issue(work: Path) -> None:
         sys.exit(f"issue open failed: {proc.stderr}")
     pr = json.loads(proc.stdout)["pr"]
     svc = open_services(repo, lambda _m: None)
-    check = Records(svc.paths.runs).check(pr)
+    check = svc.records.check(pr)
     assert check is not None
     hosts = ",".join(check.dry_run.hosts)
     inventory = svc.paths.artifacts / f"pr-{pr}" / "inventory.yml"

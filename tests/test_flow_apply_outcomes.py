@@ -14,7 +14,6 @@ from bot.demo import SEED_REQUEST, make_copy
 from bot.estate import Estate
 from bot.execute import FakeRunner, RunRequest, successful_run
 from bot.flow.dispatch import merge_pr, revert_pr
-from bot.flow.records import Records
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
 from bot.model import DryRun, HostRecap, Resource, RunStatus, TaskResult, Verification
@@ -123,7 +122,7 @@ def test_a_killed_apply_leaves_its_hosts_unknown_until_the_next_run(tmp_path: Pa
     svc, runner = services(tmp_path, respond)
     pr = opened_and_approved(svc)
     assert not merge_pr(svc, pr, "alice").ok
-    unknown = Records(svc.paths.runs).unknown_hosts()
+    unknown = svc.records.unknown_hosts()
     assert unknown == set(killed[0].limit) == {"dns1", "proxy1", "pve1"}
     evidence = next(c.body for c in svc.forge.comments(pr) if c.body.startswith("### Evidence"))
     assert "unknown" in evidence
@@ -137,7 +136,7 @@ def test_a_killed_apply_leaves_its_hosts_unknown_until_the_next_run(tmp_path: Pa
     assert set(dry.limit) >= unknown  # the next run includes (reconciles) them
     svc.forge.add_review(second.pr, "bob", "approved")
     assert merge_pr(svc, second.pr, "alice").ok
-    assert Records(svc.paths.runs).unknown_hosts() == set()
+    assert svc.records.unknown_hosts() == set()
 
 
 @pytest.mark.parametrize("user", ["carol", "bob"])

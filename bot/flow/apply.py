@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict
 from bot.errors import InfrabotError
 from bot.estate import Estate, changed_pairs
 from bot.flow.checks import affected_hosts, dry_run, run_request
-from bot.flow.records import Records
 from bot.flow.render import render_apply_failure, render_evidence
 from bot.flow.services import Services
 from bot.flow.status import post_status
@@ -135,7 +134,7 @@ def _label(number: int) -> str:
 
 def _remember(svc: Services, run: DryRun, sha: str) -> None:
     """Hosts a killed run leaves unknown, and the commit the whole estate is now at."""
-    records = Records(svc.paths.runs)
+    records = svc.records
     unknown = records.unknown_hosts()
     if run.status is RunStatus.UNKNOWN:
         unknown |= set(run.hosts)
@@ -180,7 +179,7 @@ def recover_interrupted(svc: Services) -> list[ApplyIntent]:
     unknown (the next run includes them), its lock is released.  Returns what it found."""
     found = svc.intents.interrupted()
     for intent in found:
-        records = Records(svc.paths.runs)
+        records = svc.records
         records.set_unknown_hosts(records.unknown_hosts() | set(intent.hosts))
         records.set_applied(None)
         hosts = ", ".join(intent.hosts) or "no host"
@@ -262,11 +261,11 @@ def reconcile(
             check = drifted_hosts(svc, tree, estate, sha)
             if check.status is not RunStatus.SUCCESSFUL:
                 return ReconcileResult(sha=sha, check=check)
-            unknown = Records(svc.paths.runs).unknown_hosts() & set(every)
+            unknown = svc.records.unknown_hosts() & set(every)
             differ = {t.host for t in check.changed()} | unknown
             hosts = tuple(h for h in every if h in differ)
             if not hosts:
-                Records(svc.paths.runs).set_applied(sha)
+                svc.records.set_applied(sha)
             if dry or not hosts:
                 return ReconcileResult(sha=sha, check=check)
             number = _reconcile_ticket(svc, actor, sha, hosts) if ticket else 0

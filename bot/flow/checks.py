@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.errors import InfrabotError
 from bot.estate import Estate, blast_radius, changed_pairs, write_inventory
 from bot.execute import RunRequest
-from bot.flow.records import PrCheck, Records
+from bot.flow.records import PrCheck
 from bot.flow.render import render_plan, render_pr_body, render_run
 from bot.flow.services import Services
 from bot.flow.status import post_status
@@ -164,7 +164,7 @@ def _conclude(svc: Services, pr: PullRequest, check: PrCheck) -> PrCheck:
         },
     )
     _status(svc, pr.head_sha, DRY_RUN, run.ok, f"dry-run {run.status.value}")
-    records = Records(svc.paths.runs)
+    records = svc.records
     records.save_check(check)
     plan = records.plan(pr.issue) if pr.issue else None
     body = render_pr_body(
@@ -200,7 +200,7 @@ def _separate_drift(svc: Services, number: int, run: DryRun, base: Path, before:
     """Tell the change's own predicted changes from drift: when the estate is not known to
     be at the base, the same hosts are dry-run at the base too, and what that run predicts
     as well is drift, not the change."""
-    records = Records(svc.paths.runs)
+    records = svc.records
     if run.status is not RunStatus.SUCCESSFUL or not run.changed():
         return run
     if records.applied() == run.base_sha and not records.unknown_hosts():
@@ -286,7 +286,7 @@ def _dry_run_or_skip(
 
 
 def affected_hosts(svc: Services, before: Estate, after: Estate) -> tuple[str, ...]:
-    unknown = Records(svc.paths.runs).unknown_hosts() & {h.name for h in after.hosts()}
+    unknown = svc.records.unknown_hosts() & {h.name for h in after.hosts()}
     return tuple(sorted(set(blast_radius(before, after)) | unknown))
 
 

@@ -30,7 +30,7 @@ from bot.commands.authorize import CheckFacts, Vote
 from bot.errors import InfrabotError, InputError, LockHeld
 from bot.flow.apply import apply_commit, recover_interrupted
 from bot.flow.checks import check_pr
-from bot.flow.records import PrCheck, Records
+from bot.flow.records import PrCheck
 from bot.flow.render import render_refusal
 from bot.flow.services import Services
 from bot.flow.status import post_status
@@ -140,7 +140,7 @@ def _apply(svc: Services, pr: PullRequest, _: Command, author: str, reply: str) 
     try:
         with svc.lock.held(pr.number):
             pr = svc.forge.pull_request(pr.number)  # the one read the decision rests on
-            check = Records(svc.paths.runs).check(pr.number)
+            check = svc.records.check(pr.number)
             reasons = _authorize(svc, pr, author, "/apply", check)
             if reasons or check is None or check.merge_sha is None:
                 return _refuse(svc, pr, "/apply", reasons, author, reply)
@@ -148,7 +148,7 @@ def _apply(svc: Services, pr: PullRequest, _: Command, author: str, reply: str) 
             _say(svc, pr, reply, author, f"applying {check.head_sha[:7]} …")
             evidence = apply_commit(svc, pr, check.merge_sha, check.base_sha, author)
     except LockHeld:
-        reasons = _authorize(svc, pr, author, "/apply", Records(svc.paths.runs).check(pr.number))
+        reasons = _authorize(svc, pr, author, "/apply", svc.records.check(pr.number))
         return _refuse(svc, pr, "/apply", reasons, author, reply)
     svc.record(pr.issue or pr.number, author, "lock.released", "ok", {"pr": pr.number})
     text = f"applied {check.head_sha[:7]}: " + (
@@ -293,7 +293,7 @@ def merge_pr(svc: Services, number: int, user: str) -> Outcome:
     try:
         with svc.lock.held(number):
             pr = svc.forge.pull_request(number)  # the one read the decision rests on
-            check = Records(svc.paths.runs).check(number)
+            check = svc.records.check(number)
             reasons = _authorize(svc, pr, user, "merge", check)
             if reasons:
                 return _refuse(svc, pr, "merge", reasons, user, reply)
@@ -312,7 +312,7 @@ def merge_pr(svc: Services, number: int, user: str) -> Outcome:
             )
             outcome = apply_merged(svc, merged, user)
     except LockHeld:
-        reasons = _authorize(svc, pr, user, "merge", Records(svc.paths.runs).check(number))
+        reasons = _authorize(svc, pr, user, "merge", svc.records.check(number))
         return _refuse(svc, pr, "merge", reasons, user, reply)
     svc.record(pr.issue or number, user, "lock.released", "ok", {"pr": number})
     return outcome
@@ -326,7 +326,7 @@ def apply_merged(svc: Services, pr: PullRequest, actor: str) -> Outcome:
     sha = pr.merge_sha
     if sha is None:
         raise InfrabotError(f"pull request #{pr.number} has no merge commit")
-    check = Records(svc.paths.runs).check(pr.number)
+    check = svc.records.check(pr.number)
     problems = _merge_problems(svc, pr, actor, check, sha)
     if problems or check is None:
         return _skip_apply(svc, pr, actor, sha, problems)

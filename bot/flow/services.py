@@ -14,7 +14,8 @@ from bot.estate import Estate
 from bot.execute import PlaybookRunner
 from bot.forge.base import Forge
 from bot.gitrepo import GitRepo
-from bot.ledger import EstateLock, Event, IntentStore, Trajectory
+from bot.ledger import Event
+from bot.ledger.stores import IntentLedger, LockStore, RunStore, TrajectoryStore
 from bot.model import Resource, Verification
 
 
@@ -41,9 +42,10 @@ class Services:
     engine: Engine
     runner: PlaybookRunner
     git: GitRepo
-    trajectory: Trajectory
-    lock: EstateLock
-    intents: IntentStore
+    trajectory: TrajectoryStore
+    lock: LockStore
+    intents: IntentLedger
+    records: RunStore
     verifier: Verifier
     nginx_test: Callable[[Path], tuple[bool, str]]
     preflight: Callable[[Estate, tuple[str, ...]], str | None]

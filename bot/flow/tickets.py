@@ -11,7 +11,6 @@ from bot.engines.base import EngineContext
 from bot.errors import InfrabotError
 from bot.estate import apply_changes
 from bot.flow.checks import check_pr
-from bot.flow.records import Records
 from bot.flow.render import render_clarification, render_plan
 from bot.flow.services import Services
 from bot.flow.trees import capabilities_of, estate_of, files_read, snapshot
@@ -62,7 +61,7 @@ def handle_issue(svc: Services, number: int) -> IssueOutcome:
     if isinstance(changes, Clarification):
         return _ask(svc, ticket, changes)
     svc.forge.ensure_comment(number, "plan", render_plan(plan))
-    Records(svc.paths.runs).save_plan(plan)
+    svc.records.save_plan(plan)
     svc.record(
         number,
         svc.engine.name,
