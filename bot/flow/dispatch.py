@@ -140,7 +140,7 @@ def _apply(svc: Services, pr: PullRequest, _: Command, author: str, reply: str) 
     try:
         with svc.lock.held(pr.number):
             pr = svc.forge.pull_request(pr.number)  # the one read the decision rests on
-            check = svc.records.check(pr.number)
+            check = _remembered_check(svc, pr)
             reasons = _authorize(svc, pr, author, "/apply", check)
             if reasons or check is None or check.merge_sha is None:
                 return _refuse(svc, pr, "/apply", reasons, author, reply)
@@ -241,6 +241,15 @@ def _authorize(
     return reasons
 
 
+def _remembered_check(svc: Services, pr: PullRequest) -> PrCheck | None:
+    """The PR's last check; where none is remembered (a fresh runner, a lost state file)
+    the head is checked now, against the current base, before anything is decided."""
+    check = svc.records.check(pr.number)
+    if check is None and pr.state == "open":
+        check = check_pr(svc, pr.number)
+    return check
+
+
 def _requester(svc: Services, pr: PullRequest) -> str | None:
     """Who asked for a bot-drafted change: the ticket's author."""
     if pr.author != BOT_LOGIN or pr.issue is None:
@@ -293,7 +302,7 @@ def merge_pr(svc: Services, number: int, user: str) -> Outcome:
     try:
         with svc.lock.held(number):
             pr = svc.forge.pull_request(number)  # the one read the decision rests on
-            check = svc.records.check(number)
+            check = _remembered_check(svc, pr)
             reasons = _authorize(svc, pr, user, "merge", check)
             if reasons:
                 return _refuse(svc, pr, "merge", reasons, user, reply)
