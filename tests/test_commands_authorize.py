@@ -89,6 +89,22 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
         f"permission): {APPROVE}",
     ),
     (
+        {"votes": (vote("mallory", perm=N), vote("carol", perm=R))},
+        f"needs 1 approval of the head def5678 {OTHERS} (not counted: @mallory has no "
+        f"permission; @carol has read permission): {APPROVE}",
+    ),
+    (
+        {
+            "votes": (
+                vote("alice"),
+                vote("erin", "changes_requested"),
+                vote("bob", "changes_requested"),
+            )
+        },
+        "@bob, @erin requested changes: this blocks until they approve the head or the review "
+        "is dismissed",
+    ),
+    (
         {"votes": (vote("dave"),)},
         f"needs 1 approval of the head def5678 {OTHERS} (not counted: @dave is who asked "
         f"for the change): {APPROVE}",
