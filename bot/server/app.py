@@ -1,0 +1,139 @@
+"""The ASGI app (Starlette): ``POST /github``, ``GET /healthz``, ``GET /metrics``.
+
+The event loop only moves bytes: reading a body stops at the size cap, and the checks
+(HMAC over the body, JSON) and the durable insert run in a thread, so one large or slow
+delivery does not hold up the acknowledgement of the others. Nothing here waits for the
+work itself: a delivery is answered 202 once it is on disk, and the worker takes it from
+there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.server.intake import GITHUB, Answer, github_delivery
+from bot.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from bot.server.queue import DeliveryQueue, Offer
+from bot.server.settings import ServerSettings
+from bot.server.worker import Worker
+
+log = logging.getLogger("infrabot.server")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the routes need, composed once by ``serve``."""
+
+    settings: ServerSettings
+    queue: DeliveryQueue
+    worker: Worker
+    metrics: ServerMetrics
+
+
+def build_app(parts: Parts) -> Starlette:
+    async def github(request: Request) -> Response:
+        body = await _read_capped(request, parts.settings.max_body)
+        if body is None:
+            return _answer(parts, Answer(413, "too_large", _too_large(parts.settings)))
+        started = time.perf_counter()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        secret = parts.settings.secret_value()
+        verdict = await anyio.to_thread.run_sync(_accept, parts, secret, headers, body, time.time())
+        if isinstance(verdict, Answer):
+            return _answer(parts, verdict)
+        delivery_id, offer = verdict
+        if offer is Offer.QUEUED:
+            parts.worker.wake()
+        parts.metrics.requests.labels(GITHUB, offer.value).inc()
+        parts.metrics.ack_seconds.labels(GITHUB).observe(time.perf_counter() - started)
+        status = 202 if offer is Offer.QUEUED else 200
+        return JSONResponse({"status": offer.value, "delivery": delivery_id}, status)
+
+    async def healthz(request: Request) -> Response:
+        states = await anyio.to_thread.run_sync(parts.queue.states)
+        ok = parts.worker.alive
+        body = {"status": "ok" if ok else "worker stopped", "queue": states}
+        return JSONResponse(body, 200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        data = await anyio.to_thread.run_sync(parts.metrics.exposition)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        parts.worker.start()
+        yield
+        await anyio.to_thread.run_sync(_stop, parts)
+
+    return Starlette(
+        routes=[
+            Route("/github", github, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _accept(
+    parts: Parts, secret: str | None, headers: dict[str, str], body: bytes, now: float
+) -> Answer | tuple[str, Offer]:
+    delivery = github_delivery(secret, headers, body, now)
+    if isinstance(delivery, Answer):
+        return delivery
+    offer = parts.queue.offer(delivery)
+    log.debug("delivery %s (%s): %s", delivery.id, delivery.event, offer.value)
+    return delivery.id, offer
+
+
+def _answer(parts: Parts, answer: Answer) -> Response:
+    parts.metrics.requests.labels(GITHUB, answer.result).inc()
+    if answer.status >= 400:
+        log.warning("refused a delivery (%d): %s", answer.status, answer.message)
+    key = "status" if answer.status < 400 else "error"
+    return JSONResponse({key: answer.message}, answer.status)
+
+
+def _stop(parts: Parts) -> None:
+    grace = parts.settings.grace
+    if parts.worker.stop(grace):
+        parts.queue.close()
+        log.info("worker stopped; the queue is closed")
+    elif (current := parts.worker.current) is not None:
+        log.warning(
+            "delivery %s still running after %.0fs: it will be requeued on the next start",
+            current.id,
+            grace,
+        )
+
+
+def _too_large(settings: ServerSettings) -> str:
+    return f"refused: the body is over the {settings.max_body} byte limit"
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return b""  # nobody is left to answer; an empty body is refused, not queued
+    return b"".join(chunks)
