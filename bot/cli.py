@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from bot import __version__
 from bot.errors import InfrabotError, InputError
+from bot.server.settings import GITHUB_MAX_PAYLOAD
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -183,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=20.0,
         help="seconds a stop waits for the delivery in progress (default 20)",
+    )
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=GITHUB_MAX_PAYLOAD,
+        help="largest body accepted, in bytes (default: GitHub's 25 MB cap)",
     )
     p.set_defaults(handler=h.serve)
 

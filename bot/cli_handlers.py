@@ -24,9 +24,9 @@ from bot.forge.base import BOT_LOGIN
 from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
 from bot.model import RunStatus
-from bot.server import ServerSettings, log_delivery
-from bot.server import serve as run_server
-from bot.server.settings import SECRET_ENV
+from bot.server.serve import serve as run_server
+from bot.server.settings import SECRET_ENV, ServerSettings
+from bot.server.worker import log_delivery
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
 from bot.wiring import conversation, open_services
@@ -304,6 +304,7 @@ def serve(args: argparse.Namespace) -> int:
             queue_path=args.queue or Paths(root).home / "server" / "deliveries.db",
             secret=os.environ.get(SECRET_ENV) or None,
             grace=args.grace,
+            max_body=args.max_body,
         )
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -1,16 +1,5 @@
-"""``infrabot serve``: GitHub webhooks in, a durable queue, one worker calling ``process``."""
+"""``infrabot serve``: GitHub webhooks in, a durable queue, one worker calling ``process``.
 
-from bot.server.queue import Delivery, DeliveryQueue, Offer
-from bot.server.serve import serve
-from bot.server.settings import ServerSettings
-from bot.server.worker import Process, log_delivery
-
-__all__ = [
-    "Delivery",
-    "DeliveryQueue",
-    "Offer",
-    "Process",
-    "ServerSettings",
-    "log_delivery",
-    "serve",
-]
+Import from the modules (``bot.server.serve``, ``bot.server.queue``, …): this package
+file stays empty so that ``infrabot --help`` does not load the web stack.
+"""

@@ -106,6 +106,8 @@ def _answer(parts: Parts, answer: Answer) -> Response:
 
 def _stop(parts: Parts) -> None:
     grace = parts.settings.grace
+    if (running := parts.worker.current) is not None:
+        log.info("stopping: waiting up to %.0fs for delivery %s to finish", grace, running.id)
     if parts.worker.stop(grace):
         parts.queue.close()
         log.info("worker stopped; the queue is closed")
