@@ -3,7 +3,6 @@ deliveries, and the ways a delivery is refused, replayed or interrupted."""
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import sqlite3
