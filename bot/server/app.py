@@ -1,14 +1,15 @@
 """The ASGI app (Starlette): ``POST /github``, ``GET /healthz``, ``GET /metrics``.
 
-The event loop only moves bytes: reading a body stops at the size cap, and the checks
-(HMAC over the body, JSON) and the durable insert run in a thread, so one large or slow
-delivery does not hold up the acknowledgement of the others. Nothing here waits for the
-work itself: a delivery is answered 202 once it is on disk, and the worker takes it from
-there.
+The event loop mostly moves bytes: reading a body stops at the size cap; the checks (HMAC
+over the body, JSON) run inline for a typical body and in a thread for a large one, so
+one large delivery does not hold up the others; the durable insert is the group commit's
+(``bot.server.commit``). Nothing here waits for the work itself: a delivery is answered
+202 once it is on disk, and the worker takes it from there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,13 +22,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.server.commit import GroupCommit
 from bot.server.intake import GITHUB, Answer, github_delivery
 from bot.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from bot.server.queue import DeliveryQueue, Offer
+from bot.server.queue import Delivery, DeliveryQueue, Offer
 from bot.server.settings import ServerSettings
 from bot.server.worker import Worker
 
 log = logging.getLogger("infrabot.server")
+
+_INLINE_CHECK = 256 * 1024  # bytes: HMAC and JSON of a body this size take well under 1 ms
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Parts:
 
     settings: ServerSettings
     queue: DeliveryQueue
+    commit: GroupCommit
     worker: Worker
     metrics: ServerMetrics
 
@@ -47,17 +52,23 @@ def build_app(parts: Parts) -> Starlette:
             return _answer(parts, Answer(413, "too_large", _too_large(parts.settings)))
         started = time.perf_counter()
         headers = {name.lower(): value for name, value in request.headers.items()}
-        secret = parts.settings.secret_value()
-        verdict = await anyio.to_thread.run_sync(_accept, parts, secret, headers, body, time.time())
-        if isinstance(verdict, Answer):
-            return _answer(parts, verdict)
-        delivery_id, offer = verdict
+        check = (parts.settings.secret_value(), headers, body, time.time())
+        if len(body) <= _INLINE_CHECK:
+            delivery = github_delivery(*check)
+        else:
+            delivery = await anyio.to_thread.run_sync(github_delivery, *check)
+        if isinstance(delivery, Answer):
+            return _answer(parts, delivery)
+        try:
+            offer = await _offer(parts.commit, delivery)
+        except Exception as exc:  # the disk or the file failed; GitHub can redeliver
+            return _answer(parts, Answer(503, "not_queued", f"could not queue it: {exc}"))
         if offer is Offer.QUEUED:
             parts.worker.wake()
         parts.metrics.requests.labels(GITHUB, offer.value).inc()
         parts.metrics.ack_seconds.labels(GITHUB).observe(time.perf_counter() - started)
         status = 202 if offer is Offer.QUEUED else 200
-        return JSONResponse({"status": offer.value, "delivery": delivery_id}, status)
+        return JSONResponse({"status": offer.value, "delivery": delivery.id}, status)
 
     async def healthz(request: Request) -> Response:
         states = await anyio.to_thread.run_sync(parts.queue.states)
@@ -71,6 +82,7 @@ def build_app(parts: Parts) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        parts.commit.start()
         parts.worker.start()
         yield
         await anyio.to_thread.run_sync(_stop, parts)
@@ -85,15 +97,24 @@ def build_app(parts: Parts) -> Starlette:
     )
 
 
-def _accept(
-    parts: Parts, secret: str | None, headers: dict[str, str], body: bytes, now: float
-) -> Answer | tuple[str, Offer]:
-    delivery = github_delivery(secret, headers, body, now)
-    if isinstance(delivery, Answer):
-        return delivery
-    offer = parts.queue.offer(delivery)
-    log.debug("delivery %s (%s): %s", delivery.id, delivery.event, offer.value)
-    return delivery.id, offer
+async def _offer(commit: GroupCommit, delivery: Delivery) -> Offer:
+    """Hand ``delivery`` to the group commit and wait until it is on disk."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Offer] = loop.create_future()
+
+    def settle(result: Offer | BaseException) -> None:
+        if future.done():  # the client went away; the delivery is queued all the same
+            return
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+    def reply(result: Offer | BaseException) -> None:  # called from the commit thread
+        loop.call_soon_threadsafe(settle, result)
+
+    commit.submit(delivery, reply)
+    return await future
 
 
 def _answer(parts: Parts, answer: Answer) -> Response:
@@ -105,6 +126,8 @@ def _answer(parts: Parts, answer: Answer) -> Response:
 
 
 def _stop(parts: Parts) -> None:
+    """After uvicorn has finished the requests in flight: flush, then stop the worker."""
+    parts.commit.stop()
     grace = parts.settings.grace
     if (running := parts.worker.current) is not None:
         log.info("stopping: waiting up to %.0fs for delivery %s to finish", grace, running.id)

@@ -2,10 +2,11 @@
 
 Theory of operation
 - A row per delivery, keyed by ``(source, id)`` (for GitHub the ``X-GitHub-Delivery``
-  id). ``offer`` inserts it with ``ON CONFLICT DO NOTHING``: deduplication and enqueueing
-  are one atomic, durable statement (WAL, ``synchronous=FULL``), so once ``offer`` returns
-  the delivery survives a crash, and a redelivered id is answered "duplicate" and never
-  queued twice.
+  id). ``offer_many`` inserts a batch with ``ON CONFLICT DO NOTHING`` in one transaction
+  committed with ``synchronous=FULL`` (the WAL is fsynced): deduplication and enqueueing
+  are one atomic, durable step, so once it returns the deliveries survive a crash or a
+  power cut, and a redelivered id is answered "duplicate" and never queued twice. Batching
+  is how the intake pays one fsync for a burst (``bot.server.commit``).
 - States: ``queued`` → ``working`` → ``done`` | ``failed``. ``claim`` moves the oldest
   queued row to ``working`` in one ``UPDATE … RETURNING``, so no two workers can hold one
   row; ``finish`` moves it on only while that claim is still current (``attempts`` is the
@@ -18,8 +19,10 @@ Theory of operation
 - Finished rows keep their key, not their body, for ``retention`` seconds: the memory that
   makes a late redelivery a duplicate. GitHub redelivers on request for three days.
 
-All calls are short and serialised by one lock around one connection: the HTTP intake and
-the worker thread share it, and nobody waits on SQLite's busy handler.
+The worker's own transitions (claim, finish, recover) commit with ``synchronous=NORMAL``
+on a second connection: durable against a crash of the process, and after a power cut
+the worst case is a delivery worked again, which the idempotent router absorbs. All calls
+are short and serialised by one lock, so nobody waits on SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -59,6 +62,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, seq);
 """
 _COLUMNS = "source, id, event, headers, body, received_at, attempts"
+_INSERT = (
+    f"INSERT INTO deliveries ({_COLUMNS}, state) VALUES (?, ?, ?, ?, ?, ?, 0, 'queued')"
+    " ON CONFLICT (source, id) DO NOTHING"
+)
 DEFAULT_RETENTION = 14 * 24 * 3600.0
 
 
@@ -104,8 +111,13 @@ class DeliveryQueue:
     """Deliveries on disk; see the module's theory of operation."""
 
     def __init__(
-        self, conn: sqlite3.Connection, lock: IO[bytes], clock: Callable[[], float]
+        self,
+        durable: sqlite3.Connection,
+        conn: sqlite3.Connection,
+        lock: IO[bytes],
+        clock: Callable[[], float],
     ) -> None:
+        self._durable = durable
         self._conn = conn
         self._lock_file = lock
         self._clock = clock
@@ -122,37 +134,42 @@ class DeliveryQueue:
             lock.close()
             raise QueueBusy(f"another infrabot serve is using the queue {path}") from None
         try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            durable, conn = (_connect(path, sync) for sync in ("FULL", "NORMAL"))
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             lock.close()
             raise InfrabotError(f"the queue {path} is not a usable SQLite file: {exc}") from exc
         os.chmod(path, 0o600)  # bodies may carry private repository content
-        return cls(conn, lock, clock)
+        return cls(durable, conn, lock, clock)
 
     def close(self) -> None:
         with self._mutex:
+            self._durable.close()
             self._conn.close()
             self._lock_file.close()
 
     def offer(self, delivery: Delivery) -> Offer:
         """Queue ``delivery`` unless its key was seen before (durable when this returns)."""
+        return self.offer_many([delivery])[0]
+
+    def offer_many(self, deliveries: Sequence[Delivery]) -> list[Offer]:
+        """``offer`` for a batch, in one transaction and one fsync."""
+        rows = [
+            (d.source, d.id, d.event, json.dumps(d.headers), d.body, d.received_at)
+            for d in deliveries
+        ]
+        offers: list[Offer] = []
         with self._mutex:
-            cursor = self._conn.execute(
-                f"INSERT INTO deliveries ({_COLUMNS}, state) VALUES (?, ?, ?, ?, ?, ?, 0, 'queued')"
-                " ON CONFLICT (source, id) DO NOTHING",
-                (
-                    delivery.source,
-                    delivery.id,
-                    delivery.event,
-                    json.dumps(delivery.headers, sort_keys=True),
-                    delivery.body,
-                    delivery.received_at,
-                ),
-            )
-            return Offer.QUEUED if cursor.rowcount == 1 else Offer.DUPLICATE
+            self._durable.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    cursor = self._durable.execute(_INSERT, row)
+                    offers.append(Offer.QUEUED if cursor.rowcount == 1 else Offer.DUPLICATE)
+                self._durable.execute("COMMIT")
+            except BaseException:
+                self._durable.execute("ROLLBACK")
+                raise
+        return offers
 
     def claim(self) -> Delivery | None:
         """Take the oldest queued delivery for work, or None when the queue is empty."""
@@ -250,3 +267,10 @@ class DeliveryQueue:
                 (source, id_),
             ).fetchone()
         return None if row is None else (row[0], row[1])
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    return conn
