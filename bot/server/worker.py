@@ -11,6 +11,7 @@ the worker goes on with the next one.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -71,10 +72,14 @@ class Worker:
     def _run(self) -> None:
         last_prune = 0.0
         while not self._stopping.is_set():
-            if time.monotonic() - last_prune > _PRUNE_EVERY:
-                last_prune = time.monotonic()
-                self._queue.prune()
-            delivery = self._queue.claim()
+            try:
+                if time.monotonic() - last_prune > _PRUNE_EVERY:
+                    last_prune = time.monotonic()
+                    self._queue.prune()
+                delivery = self._queue.claim()
+            except sqlite3.Error:  # a disk that fails now may not later; keep trying
+                log.exception("cannot read the queue; trying again shortly")
+                delivery = None
             if delivery is None:
                 self._wake.wait(self._idle_wait)
                 self._wake.clear()
@@ -98,8 +103,11 @@ class Worker:
         elapsed = time.perf_counter() - started
         self._metrics.work_seconds.labels(delivery.event).observe(elapsed)
         self._metrics.deliveries.labels(delivery.event, outcome).inc()
-        if not self._queue.finish(delivery, outcome, ok=ok):
-            log.warning("delivery %s was taken back while it ran", delivery.id)
+        try:
+            if not self._queue.finish(delivery, outcome, ok=ok):
+                log.warning("delivery %s was taken back while it ran", delivery.id)
+        except sqlite3.Error:  # it stays claimed, and the next start requeues it
+            log.exception("cannot record the outcome of delivery %s", delivery.id)
         log.info("delivery %s (%s): %s in %.3fs", delivery.id, delivery.event, outcome, elapsed)
 
 
