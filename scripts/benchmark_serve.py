@@ -24,6 +24,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -230,15 +232,40 @@ def stop(child: Child) -> None:
         child.proc.wait()
 
 
-async def queue_states(port: int) -> dict[str, int]:
+async def http_get(port: int, path: str) -> tuple[int, bytes]:
     conn = await Connection.open(port)
-    conn.writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    conn.writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     raw = await conn.reader.read()
     conn.close()
-    if not raw.startswith(b"HTTP/1.1 200"):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def queue_states(port: int) -> dict[str, int]:
+    status, body = await http_get(port, "/healthz")
+    if status != 200:
         return {}  # the baseline has no queue
-    states: dict[str, int] = json.loads(raw.split(b"\r\n\r\n", 1)[1])["queue"]
+    states: dict[str, int] = json.loads(body)["queue"]
     return states
+
+
+async def ack_buckets(port: int) -> dict[float, float]:
+    """The server's own ack-time histogram: cumulative count per upper bound (s)."""
+    status, body = await http_get(port, "/metrics")
+    if status != 200:
+        return {}
+    found = re.findall(rb'infrabot_ack_duration_seconds_bucket\{le="([^"]+)",[^}]*\} (\S+)', body)
+    return {float(le): float(count) for le, count in found}
+
+
+def server_p99(before: dict[float, float], after: dict[float, float]) -> str:
+    """The bucket the 99th percentile of the server-side ack times fell in."""
+    counts = {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
+    total = counts.get(float("inf"), 0.0)
+    for le, count in counts.items():
+        if total and count >= 0.99 * total:
+            return f"<= {le * 1000:g} ms" if le != float("inf") else "> 1 s"
+    return "n/a"
 
 
 async def drain(port: int, limit: float) -> tuple[int, float, int]:
@@ -253,14 +280,34 @@ async def drain(port: int, limit: float) -> tuple[int, float, int]:
     return now["done"] - first["done"], time.perf_counter() - started, now["queued"]
 
 
-async def measure(port: int, args: argparse.Namespace, depth: list[int]) -> tuple[Phase, Phase]:
-    """Closed loop, then open loop; ``depth`` gets the queue's depth around the open loop."""
+async def measure(port: int, args: argparse.Namespace, seen: dict[str, Any]) -> tuple[Phase, Phase]:
+    """Closed loop, then open loop; ``seen`` gets the queue depth and the server's own
+    ack-time p99 around the open loop."""
     await closed_loop(port, 200, args.concurrency)  # warm up
     closed = await closed_loop(port, args.total, args.concurrency)
-    depth.append((await queue_states(port)).get("queued", 0))
+    depth_before, buckets = (await queue_states(port)).get("queued", 0), await ack_buckets(port)
     opened = await open_loop(port, args.rate, args.seconds, args.concurrency)
-    depth.append((await queue_states(port)).get("queued", 0))
+    seen["depth"] = (depth_before, (await queue_states(port)).get("queued", 0))
+    seen["server_p99"] = server_p99(buckets, await ack_buckets(port))
     return closed, opened
+
+
+def fsync_latency(directory: Path, count: int = 200) -> tuple[float, float]:
+    """p50 and p99 (ms) of one fsync'd SQLite insert on the queue's disk, now: the floor
+    under every durable acknowledgement."""
+    conn = sqlite3.connect(directory / "fsync.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)")
+    body, times = payload(), []
+    for _ in range(count):
+        started = time.perf_counter()
+        conn.execute("INSERT INTO t (body) VALUES (?)", (body,))
+        times.append(time.perf_counter() - started)
+        time.sleep(0.002)
+    conn.close()
+    times.sort()
+    return times[count // 2] * 1000, times[int(count * 0.99)] * 1000
 
 
 def line(name: str, real: float, base: float, unit: str) -> str:
@@ -286,24 +333,27 @@ def main() -> int:
     me = [sys.executable, str(Path(__file__).resolve())]
     with tempfile.TemporaryDirectory(prefix="infrabot-bench-serve-") as tmp:
         work = Path(tmp)
+        fsync_p50, fsync_p99 = fsync_latency(work)
         base = spawn([*me, "--role", "baseline"], work / "baseline.log")
         try:
-            base_closed, base_open = asyncio.run(measure(base.port, args, []))
+            base_closed, base_open = asyncio.run(measure(base.port, args, {}))
         finally:
             stop(base)
         argv = [*me, "--role", "infrabot", "--queue", str(work / "q.db")]
         real = spawn([*argv, "--work-ms", str(args.work_ms)], work / "infrabot.log")
         try:
-            depth: list[int] = []
-            closed, opened = asyncio.run(measure(real.port, args, depth))
+            seen: dict[str, Any] = {}
+            closed, opened = asyncio.run(measure(real.port, args, seen))
             drained, drain_s, left = asyncio.run(drain(real.port, limit=120))
             total = asyncio.run(queue_states(real.port))
         finally:
             stop(real)
 
-    cores = os.cpu_count()
-    print(f"infrabot serve on {cores} cores: signed {len(payload())}-byte deliveries, ")
+    cores, load = os.cpu_count(), os.getloadavg()[0]
+    print(f"infrabot serve on {cores} cores (load average {load:.1f} at the end of the run):")
+    print(f"signed {len(payload())}-byte deliveries, ", end="")
     print(f"work behind the queue {args.work_ms:g} ms each; baseline: a bare Starlette endpoint")
+    print(f"one fsync'd insert on this disk now: p50 {fsync_p50:.1f} ms, p99 {fsync_p99:.1f} ms")
     print(f"closed loop, {args.concurrency} connections, {closed.sent} deliveries:")
     print(line("acknowledged", closed.rate, base_closed.rate, "/s"))
     print(line("p50 ack", closed.pct(0.50), base_closed.pct(0.50), "ms"))
@@ -313,7 +363,9 @@ def main() -> int:
     print(line("p50 ack (from when due)", opened.pct(0.50), base_open.pct(0.50), "ms"))
     print(line("p99 ack (from when due)", opened.pct(0.99), base_open.pct(0.99), "ms"))
     print(f"  {'max ack':<26} {max(opened.latencies) * 1000:8.1f} ms")
-    print(f"  queue depth {depth[0]} when it began, {depth[1]} when it ended (work behind it)")
+    print(f"  {'p99 ack inside the server':<26} {seen['server_p99']} (its own histogram)")
+    before, after = seen["depth"]
+    print(f"  queue depth {before} when it began, {after} when it ended (work behind it)")
     print(
         f"drain: the worker processed {drained} deliveries in {drain_s:.1f} s after the "
         f"load stopped ({drained / drain_s:.0f}/s, {left} left); {total['done']} done in all"
