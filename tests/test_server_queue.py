@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -126,3 +127,17 @@ def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "q.db").write_text("not a database, " * 100)
     with pytest.raises(Exception, match="not a usable SQLite file"):
         DeliveryQueue.open(tmp_path / "q.db")
+
+
+def test_commits_leave_the_wal_to_the_workers_checkpoint(tmp_path: Path) -> None:
+    queue = DeliveryQueue.open(tmp_path / "q.db")
+    big = [_delivery(f"d{n}").model_copy(update={"body": b"x" * 8000}) for n in range(600)]
+    queue.offer_many(big)  # about 1,200 pages: past SQLite's automatic checkpoint
+    database = tmp_path / "q.db"
+    assert database.stat().st_size < 100_000  # the commit checkpointed nothing: all in the WAL
+    queue.checkpoint()
+    assert database.stat().st_size > 4_000_000
+    with sqlite3.connect(database) as other:
+        busy, frames, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and frames == done > 0
+    assert queue.depth() == 600

@@ -23,6 +23,12 @@ The worker's own transitions (claim, finish, recover) commit with ``synchronous=
 on a second connection: durable against a crash of the process, and after a power cut
 the worst case is a delivery worked again, which the idempotent router absorbs. All calls
 are short and serialised by one lock, so nobody waits on SQLite's busy handler.
+
+Neither connection checkpoints the WAL on commit (SQLite would do it inside whichever
+commit crosses 1000 pages, copying megabytes and fsyncing the database while an
+acknowledgement waits). The worker calls ``checkpoint`` instead, between deliveries, on a
+third connection outside the lock: a PASSIVE checkpoint runs beside writers and never
+waits for them.
 """
 
 from __future__ import annotations
@@ -112,13 +118,11 @@ class DeliveryQueue:
 
     def __init__(
         self,
-        durable: sqlite3.Connection,
-        conn: sqlite3.Connection,
+        connections: tuple[sqlite3.Connection, sqlite3.Connection, sqlite3.Connection],
         lock: IO[bytes],
         clock: Callable[[], float],
     ) -> None:
-        self._durable = durable
-        self._conn = conn
+        self._durable, self._conn, self._checkpointer = connections
         self._lock_file = lock
         self._clock = clock
         self._mutex = threading.Lock()
@@ -134,18 +138,19 @@ class DeliveryQueue:
             lock.close()
             raise QueueBusy(f"another infrabot serve is using the queue {path}") from None
         try:
-            durable, conn = (_connect(path, sync) for sync in ("FULL", "NORMAL"))
+            durable, conn, checkpointer = (_connect(path, s) for s in ("FULL", "NORMAL", "FULL"))
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             lock.close()
             raise InfrabotError(f"the queue {path} is not a usable SQLite file: {exc}") from exc
         os.chmod(path, 0o600)  # bodies may carry private repository content
-        return cls(durable, conn, lock, clock)
+        return cls((durable, conn, checkpointer), lock, clock)
 
     def close(self) -> None:
         with self._mutex:
             self._durable.close()
             self._conn.close()
+            self._checkpointer.close()
             self._lock_file.close()
 
     def offer(self, delivery: Delivery) -> Offer:
@@ -234,6 +239,10 @@ class DeliveryQueue:
                 raise
         return Recovered(tuple(r[0] for r in requeued), tuple(r[0] for r in failed))
 
+    def checkpoint(self) -> None:
+        """Move committed pages from the WAL into the database (the worker's thread only)."""
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def prune(self, retention: float = DEFAULT_RETENTION) -> int:
         """Forget finished deliveries older than ``retention`` seconds; how many went."""
         with self._mutex:
@@ -273,4 +282,5 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # the worker checkpoints; see the module
     return conn

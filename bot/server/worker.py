@@ -25,6 +25,7 @@ Process = Callable[[Delivery], str]
 log = logging.getLogger("infrabot.server")
 
 _PRUNE_EVERY = 3600.0
+_CHECKPOINT_EVERY = 100  # deliveries; and whenever the queue is empty
 
 
 class Worker:
@@ -71,12 +72,16 @@ class Worker:
 
     def _run(self) -> None:
         last_prune = 0.0
+        since_checkpoint = 0
         while not self._stopping.is_set():
             try:
                 if time.monotonic() - last_prune > _PRUNE_EVERY:
                     last_prune = time.monotonic()
                     self._queue.prune()
                 delivery = self._queue.claim()
+                if delivery is None or since_checkpoint >= _CHECKPOINT_EVERY:
+                    since_checkpoint = 0
+                    self._queue.checkpoint()
             except sqlite3.Error:  # a disk that fails now may not later; keep trying
                 log.exception("cannot read the queue; trying again shortly")
                 delivery = None
@@ -87,6 +92,7 @@ class Worker:
             self.current = delivery
             self._work(delivery)
             self.current = None
+            since_checkpoint += 1
 
     def _work(self, delivery: Delivery) -> None:
         started = time.perf_counter()
