@@ -74,17 +74,17 @@ class Worker:
         last_prune = 0.0
         since_checkpoint = 0
         while not self._stopping.is_set():
+            if time.monotonic() - last_prune > _PRUNE_EVERY:
+                last_prune = time.monotonic()
+                self._housekeeping(self._queue.prune)
             try:
-                if time.monotonic() - last_prune > _PRUNE_EVERY:
-                    last_prune = time.monotonic()
-                    self._queue.prune()
                 delivery = self._queue.claim()
-                if delivery is None or since_checkpoint >= _CHECKPOINT_EVERY:
-                    since_checkpoint = 0
-                    self._queue.checkpoint()
             except sqlite3.Error:  # a disk that fails now may not later; keep trying
                 log.exception("cannot read the queue; trying again shortly")
                 delivery = None
+            if delivery is None or since_checkpoint >= _CHECKPOINT_EVERY:
+                since_checkpoint = 0
+                self._housekeeping(self._queue.checkpoint)
             if delivery is None:
                 self._wake.wait(self._idle_wait)
                 self._wake.clear()
@@ -93,6 +93,13 @@ class Worker:
             self._work(delivery)
             self.current = None
             since_checkpoint += 1
+
+    @staticmethod
+    def _housekeeping(task: Callable[[], object]) -> None:
+        try:
+            task()
+        except sqlite3.Error:  # it is tried again later; the deliveries are not at stake
+            log.exception("queue housekeeping (%s) failed", getattr(task, "__name__", task))
 
     def _work(self, delivery: Delivery) -> None:
         started = time.perf_counter()
