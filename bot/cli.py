@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from bot import __version__
 from bot.errors import InfrabotError, InputError
+from bot.server.settings import GITHUB_MAX_PAYLOAD
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -168,6 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
         p = esub.add_parser(name, help=text)
         _common(p, json_flag=True)
         p.set_defaults(handler=fn)
+
+    p = top.add_parser("serve", help="receive GitHub webhooks: verify, queue durably, process")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.add_argument(
+        "--queue",
+        type=Path,
+        default=None,
+        help="the delivery queue's SQLite file (default .infrabot/server/deliveries.db)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=20.0,
+        help="seconds a stop waits for the delivery in progress (default 20)",
+    )
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=GITHUB_MAX_PAYLOAD,
+        help="largest body accepted, in bytes (default: GitHub's 25 MB cap)",
+    )
+    p.set_defaults(handler=h.serve)
 
     p = top.add_parser("demo", help="run the seed example end to end in a throwaway copy")
     p.add_argument(

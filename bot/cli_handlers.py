@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot.cli import emit, progress_printer
 from bot.config import Paths
 from bot.demo import run_demo
@@ -22,6 +24,9 @@ from bot.forge.base import BOT_LOGIN
 from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
 from bot.model import RunStatus
+from bot.server.serve import serve as run_server
+from bot.server.settings import SECRET_ENV, ServerSettings
+from bot.server.worker import log_delivery
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
 from bot.wiring import conversation, open_services
@@ -288,3 +293,20 @@ def estate_status(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
 
     return run_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
+
+
+def serve(args: argparse.Namespace) -> int:
+    root = args.repo or Path.cwd()
+    try:
+        settings = ServerSettings(
+            host=args.host,
+            port=args.port,
+            queue_path=args.queue or Paths(root).home / "server" / "deliveries.db",
+            secret=os.environ.get(SECRET_ENV) or None,
+            grace=args.grace,
+            max_body=args.max_body,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(f"serve: --{err['loc'][0]}: {err['msg']}") from exc
+    return run_server(settings, process=log_delivery)

@@ -1,0 +1,1 @@
+"""Pure event handling: event models, parsers and the webhook signature check (no I/O)."""

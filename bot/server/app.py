@@ -1,0 +1,164 @@
+"""The ASGI app (Starlette): ``POST /github``, ``GET /healthz``, ``GET /metrics``.
+
+The event loop mostly moves bytes: reading a body stops at the size cap; the checks (HMAC
+over the body, JSON) run inline for a typical body and in a thread for a large one, so
+one large delivery does not hold up the others; the durable insert is the group commit's
+(``bot.server.commit``). Nothing here waits for the work itself: a delivery is answered
+202 once it is on disk, and the worker takes it from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.server.commit import GroupCommit
+from bot.server.intake import GITHUB, Answer, github_delivery
+from bot.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from bot.server.queue import Delivery, DeliveryQueue, Offer
+from bot.server.settings import ServerSettings
+from bot.server.worker import Worker
+
+log = logging.getLogger("infrabot.server")
+
+_INLINE_CHECK = 256 * 1024  # bytes: HMAC and JSON of a body this size take well under 1 ms
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the routes need, composed once by ``serve``."""
+
+    settings: ServerSettings
+    queue: DeliveryQueue
+    commit: GroupCommit
+    worker: Worker
+    metrics: ServerMetrics
+
+
+def build_app(parts: Parts) -> Starlette:
+    async def github(request: Request) -> Response:
+        body = await _read_capped(request, parts.settings.max_body)
+        if body is None:
+            return _answer(parts, Answer(413, "too_large", _too_large(parts.settings)))
+        started = time.perf_counter()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        check = (parts.settings.secret_value(), headers, body, time.time())
+        if len(body) <= _INLINE_CHECK:
+            delivery = github_delivery(*check)
+        else:
+            delivery = await anyio.to_thread.run_sync(github_delivery, *check)
+        if isinstance(delivery, Answer):
+            return _answer(parts, delivery)
+        try:
+            offer = await _offer(parts.commit, delivery)
+        except Exception as exc:  # the disk or the file failed; GitHub can redeliver
+            return _answer(parts, Answer(503, "not_queued", f"could not queue it: {exc}"))
+        if offer is Offer.QUEUED:
+            parts.worker.wake()
+        parts.metrics.requests.labels(GITHUB, offer.value).inc()
+        parts.metrics.ack_seconds.labels(GITHUB).observe(time.perf_counter() - started)
+        status = 202 if offer is Offer.QUEUED else 200
+        return JSONResponse({"status": offer.value, "delivery": delivery.id}, status)
+
+    async def healthz(request: Request) -> Response:
+        states = await anyio.to_thread.run_sync(parts.queue.states)
+        ok = parts.worker.alive
+        body = {"status": "ok" if ok else "worker stopped", "queue": states}
+        return JSONResponse(body, 200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        data = await anyio.to_thread.run_sync(parts.metrics.exposition)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        parts.commit.start()
+        parts.worker.start()
+        yield
+        await anyio.to_thread.run_sync(_stop, parts)
+
+    return Starlette(
+        routes=[
+            Route("/github", github, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _offer(commit: GroupCommit, delivery: Delivery) -> Offer:
+    """Hand ``delivery`` to the group commit and wait until it is on disk."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Offer] = loop.create_future()
+
+    def settle(result: Offer | BaseException) -> None:
+        if future.done():  # the client went away; the delivery is queued all the same
+            return
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+    def reply(result: Offer | BaseException) -> None:  # called from the commit thread
+        loop.call_soon_threadsafe(settle, result)
+
+    commit.submit(delivery, reply)
+    return await future
+
+
+def _answer(parts: Parts, answer: Answer) -> Response:
+    parts.metrics.requests.labels(GITHUB, answer.result).inc()
+    if answer.status >= 400:
+        log.warning("refused a delivery (%d): %s", answer.status, answer.message)
+    key = "status" if answer.status < 400 else "error"
+    return JSONResponse({key: answer.message}, answer.status)
+
+
+def _stop(parts: Parts) -> None:
+    """After uvicorn has finished the requests in flight: flush, then stop the worker."""
+    parts.commit.stop()
+    grace = parts.settings.grace
+    if (running := parts.worker.current) is not None:
+        log.info("stopping: waiting up to %.0fs for delivery %s to finish", grace, running.id)
+    if parts.worker.stop(grace):
+        parts.queue.close()
+        log.info("worker stopped; the queue is closed")
+    elif (current := parts.worker.current) is not None:
+        log.warning(
+            "delivery %s still running after %.0fs: it will be requeued on the next start",
+            current.id,
+            grace,
+        )
+
+
+def _too_large(settings: ServerSettings) -> str:
+    return f"refused: the body is over the {settings.max_body} byte limit"
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return b""  # nobody is left to answer; an empty body is refused, not queued
+    return b"".join(chunks)
