@@ -102,14 +102,17 @@ def _load_slos(root: Path, runbooks: set[str]) -> tuple[SloFile | None, list[Fin
     except ValidationError as exc:
         return None, [_pydantic(doc, exc)]
     problems = _duplicates(
-        [s.name for s in slos.slos] + [i.name for i in slos.invariants], "SLO or invariant", SLO_FILE
+        [s.name for s in slos.slos] + [i.name for i in slos.invariants],
+        "SLO or invariant",
+        SLO_FILE,
     )
-    for kind, items in (("slos", slos.slos), ("invariants", slos.invariants)):
-        for i, item in enumerate(items):
-            if item.runbook is not None and item.runbook not in runbooks:
-                where = f"$.{kind}[{i}].runbook"
-                message = f"no valid runbook {item.runbook!r} in {RUNBOOK_DIR}/"
-                problems.append(_at(doc, "references", where, message, (kind, i, "runbook")))
+    named = [("slos", i, s.runbook) for i, s in enumerate(slos.slos)]
+    named += [("invariants", i, v.runbook) for i, v in enumerate(slos.invariants)]
+    for kind, i, runbook in named:
+        if runbook is not None and runbook not in runbooks:
+            where = f"$.{kind}[{i}].runbook"
+            message = f"no valid runbook {runbook!r} in {RUNBOOK_DIR}/"
+            problems.append(_at(doc, "references", where, message, (kind, i, "runbook")))
     return (None if problems else slos), problems
 
 
@@ -124,7 +127,9 @@ def _checked(root: Path, path: Path, schema_name: str) -> tuple[Document | None,
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         line = mark.line + 1 if mark is not None else None
-        return None, [Finding(check="yaml", file=rel, line=line, message=f"malformed YAML: {problem}")]
+        return None, [
+            Finding(check="yaml", file=rel, line=line, message=f"malformed YAML: {problem}")
+        ]
     doc = Document(file=rel, index=0, data=data, line=1)
     schema_rel = f"schemas/{schema_name}"
     try:

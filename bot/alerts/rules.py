@@ -1,9 +1,9 @@
 """SLOs and invariants → Prometheus rules (pure).
 
 For each SLO: one recording rule per window the burn-rate tiers use,
-``slo:sli_error:ratio_rate<window>`` = 1 − good/total, plus ``slo:objective:ratio`` and
+``slo:sli_error:ratio_rate<window>`` = 1 - good/total, plus ``slo:objective:ratio`` and
 ``slo:error_budget:ratio``; then one alert per severity (``SLOErrorBudgetBurn``), firing
-when the error ratio exceeds ``burn_rate × budget`` over *both* windows of any of that
+when the error ratio exceeds ``burn_rate * budget`` over *both* windows of any of that
 severity's tiers (the SRE workbook's multiwindow, multi-burn-rate alerts: the long window
 proves the burn is significant, the short one that it is still happening).  For each
 invariant: one ``InvariantViolated`` alert on the negated condition, pending for ``for``.

@@ -180,7 +180,7 @@ def pick_runbook(
 
 class Answer(_Frozen):
     value: bool | None
-    """None: the evidence could not decide (no Prometheus, a rejected query, a person's question)."""
+    """None: the evidence could not decide (no Prometheus, a rejected query, a question)."""
     why: str
 
 

@@ -75,7 +75,7 @@ def parse_condition(text: str) -> Condition:
             f"condition {text!r} must be '<PromQL> <comparison> <number>' (e.g. 'available > 20%')"
         )
     value = float(found.group("value")) / (100 if found.group("pct") else 1)
-    return Condition(expr=found.group("expr").strip(), op=found.group("op"), threshold=value)  # type: ignore[arg-type]
+    return Condition(expr=found.group("expr").strip(), op=found.group("op"), threshold=value)
 
 
 _SELECTOR = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*(\{[^{}]*\})?$")

@@ -1,0 +1,227 @@
+"""Alert intake: an Alertmanager delivery becomes (at most) one ticket per alert group.
+
+Theory of operation
+-------------------
+1. The payload is a frozen ``AlertGroup`` (``parse_alert_group``; bad input is an
+   ``InputError``).
+2. ``AlertStore.record`` writes every alert not seen before, keyed by (fingerprint,
+   startsAt, status), in one transaction.  From here on nothing is lost: the caller (the
+   server's ``/alerts`` route, ``infrabot alert ingest``) may acknowledge.
+3. The group's *pending* deliveries (this one's and any an earlier crash or forge outage
+   left behind) are worked in one go, then marked handled:
+   - the group has an open ticket: new alerts update the ticket's alert list (one comment,
+     edited in place); a re-fire (a known fingerprint with a new start) and resolves each
+     add one comment for the delivery;
+   - it has none (or it was closed): the firing alerts open a ticket, unless every one of
+     them is *stale* (its ``endsAt`` already passed when it arrived) or *flapping* (fired
+     ``FLAP_FIRINGS`` times within ``FLAP_WINDOW``): those are noted, never a new ticket;
+   - a resolve for a group without a ticket opens nothing.
+   A re-delivery has nothing pending and changes nothing.
+
+Intake groups deliveries by Alertmanager's ``groupKey`` and assumes one intake at a time
+per group (the server serialises ``/alerts``; a workflow's concurrency group does it on
+GitHub).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.alerts.catalog import Catalog
+from bot.alerts.payload import Alert, AlertGroup, parse_alert_group
+from bot.alerts.runbooks import pick_runbook
+from bot.alerts.store import AlertStore, Delivery
+from bot.alerts.tickets import (
+    acceptance_for,
+    preferred_runbook,
+    render_alerts,
+    render_ticket,
+    ticket_labels,
+    ticket_title,
+)
+from bot.errors import InfrabotError
+from bot.forge.base import BOT_LOGIN, ConversationForge
+
+FLAP_WINDOW = timedelta(hours=1)
+FLAP_FIRINGS = 3
+ACTOR = "alertmanager"
+
+Recorder = Callable[[int, str, str, str, dict[str, Any], dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class IntakeServices:
+    forge: ConversationForge
+    store: AlertStore
+    catalog: Catalog
+    clock: Callable[[], datetime]
+    record: Recorder
+
+
+class IngestResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    group_key: str
+    ticket: int | None
+    opened: bool
+    new: int
+    duplicates: int
+    stale: int = 0
+    flapping: int = 0
+    pending: int = 0
+    error: str | None = None
+
+
+def ingest(services: IntakeServices, payload: AlertGroup | Mapping[str, Any]) -> IngestResult:
+    group = payload if isinstance(payload, AlertGroup) else parse_alert_group(payload)
+    now = services.clock()
+    new = services.store.record(group.group_key, group.alerts, now)
+    base = IngestResult(
+        group_key=group.group_key,
+        ticket=services.store.ticket(group.group_key),
+        opened=False,
+        new=len(new),
+        duplicates=len(group.alerts) - len(new),
+    )
+    return work_pending(services, group.group_key, base)
+
+
+def work_pending(services: IntakeServices, group_key: str, base: IngestResult) -> IngestResult:
+    pending = services.store.pending(group_key)
+    if not pending:
+        return base
+    try:
+        result = _work(services, group_key, pending, base)
+    except InfrabotError as exc:  # the forge failed: the record stays pending for a retry
+        return base.model_copy(update={"pending": len(pending), "error": str(exc)})
+    services.store.mark_handled(pending)
+    return result
+
+
+def retry_pending(services: IntakeServices) -> list[IngestResult]:
+    """Finish deliveries an earlier intake recorded but could not work (forge down, crash)."""
+    out = []
+    for key in services.store.pending_groups():
+        base = IngestResult(
+            group_key=key, ticket=services.store.ticket(key), opened=False, new=0, duplicates=0
+        )
+        out.append(work_pending(services, key, base))
+    return out
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    fresh: list[Alert]
+    refired: list[Alert]
+    resolved: list[Alert]
+    stale: list[Alert]
+    flapping: list[Alert]
+
+
+def _sort(services: IntakeServices, pending: Sequence[Delivery]) -> _Sorted:
+    out = _Sorted([], [], [], [], [])
+    for d in pending:
+        alert = d.alert
+        if alert.status == "resolved":
+            out.resolved.append(alert)
+        elif _is_stale(alert, d.received_at):
+            out.stale.append(alert)
+        elif (
+            services.store.firings_since(alert.fingerprint, d.received_at - FLAP_WINDOW)
+            >= FLAP_FIRINGS
+        ):
+            out.flapping.append(alert)
+        elif services.store.seen_firing(alert.fingerprint, alert.starts_at.isoformat()):
+            out.refired.append(alert)
+        else:
+            out.fresh.append(alert)
+    return out
+
+
+def _is_stale(alert: Alert, received: datetime) -> bool:
+    """Firing, yet its end had passed when it arrived (Alertmanager sends the zero time, year
+    1, for an alert with no end)."""
+    return alert.ends_at is not None and alert.ends_at.year > 1 and alert.ends_at < received
+
+
+def _work(
+    services: IntakeServices, group_key: str, pending: Sequence[Delivery], base: IngestResult
+) -> IngestResult:
+    forge = services.forge
+    kinds = _sort(services, pending)
+    ticket = base.ticket
+    is_open = ticket is not None and forge.issue(ticket).state == "open"
+    opened = False
+    if not is_open and (kinds.fresh or kinds.refired):
+        ticket = _open(services, group_key, [*kinds.fresh, *kinds.refired])
+        opened, is_open = True, True
+    elif is_open and ticket is not None:
+        _update(services, group_key, ticket, kinds)
+    if ticket is not None and kinds.flapping:
+        forge.ensure_comment(
+            ticket,
+            "alerts-flapping",
+            render_alerts(
+                kinds.flapping,
+                f"### Flapping: fired {FLAP_FIRINGS}+ times within {FLAP_WINDOW}; "
+                "no new ticket is opened for them",
+            ),
+        )
+    return base.model_copy(
+        update={
+            "ticket": ticket,
+            "opened": opened,
+            "stale": len(kinds.stale),
+            "flapping": len(kinds.flapping),
+        }
+    )
+
+
+def _open(services: IntakeServices, group_key: str, firing: list[Alert]) -> int:
+    labels = firing[0].labels
+    catalog = services.catalog
+    runbook = pick_runbook(catalog.runbooks, labels, preferred_runbook(labels, catalog))
+    issue = services.forge.create_issue(
+        ticket_title(labels),
+        render_ticket(labels, firing, acceptance_for(labels, catalog), runbook),
+        BOT_LOGIN,
+        labels=ticket_labels(labels, runbook),
+    )
+    now = services.clock()
+    services.store.set_ticket(group_key, issue.number, now)
+    services.record(
+        issue.number,
+        ACTOR,
+        "ticket.opened",
+        "ok",
+        {"group_key": group_key[:500]},
+        {"alerts": len(firing), "runbook": runbook.name if runbook else None},
+    )
+    return issue.number
+
+
+def _update(services: IntakeServices, group_key: str, ticket: int, kinds: _Sorted) -> None:
+    forge = services.forge
+    if kinds.fresh:
+        latest = services.store.latest(group_key)
+        forge.ensure_comment(ticket, "alerts", render_alerts(latest, "### Alerts in this group"))
+    if kinds.refired:
+        forge.add_comment(ticket, render_alerts(kinds.refired, "### Fired again"), BOT_LOGIN)
+    if kinds.resolved:
+        forge.add_comment(
+            ticket,
+            render_alerts(kinds.resolved, "### Resolved")
+            + "\n\nThe ticket closes when its acceptance criteria hold, not on a resolve.",
+            BOT_LOGIN,
+        )
+    counts = {
+        "new": len(kinds.fresh),
+        "refired": len(kinds.refired),
+        "resolved": len(kinds.resolved),
+    }
+    services.record(ticket, ACTOR, "alert.received", "ok", {"group_key": group_key[:500]}, counts)
