@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.alerts.intake import IngestResult, IntakeServices, ingest, retry_pending
+from bot.alerts.intake import IntakeServices, ingest, retry_pending
 from bot.alerts.payload import AlertGroup
-from bot.alerts.prometheus import PrometheusApi, QueryFailed, Sample
+from bot.alerts.prometheus import PrometheusApi, QueryFailed, QueryOk
 from bot.alerts.rules import INVARIANT_ALERT, SLO_ALERT, burn_expr
 from bot.alerts.tickets import fenced
 
@@ -50,26 +51,37 @@ class CheckReport(BaseModel):
         return self.prometheus == "up" and all(i.state == "ok" for i in self.items)
 
 
-def _items(services: IntakeServices) -> list[tuple[str, str, str, dict[str, str]]]:
-    """(kind, name, violation query, labels) for every invariant and SLO severity."""
+@dataclass(frozen=True)
+class _Item:
+    kind: str  # "invariant" | "slo"
+    name: str
+    group: str  # one ticket per invariant and per SLO (both severities share it)
+    query: str
+    labels: dict[str, str]
+
+
+def _items(services: IntakeServices) -> list[_Item]:
+    """Every invariant, and every SLO once per severity."""
     slos = services.catalog.slos
     out = []
     for inv in slos.invariants:
         labels = {"alertname": INVARIANT_ALERT, "invariant": inv.name, "severity": "ticket"}
         labels["infrabot_kind"] = "invariant"
-        out.append(("invariant", inv.name, inv.parsed.violated, labels))
+        group = f"infrabot-check/invariant/{inv.name}"
+        out.append(_Item("invariant", inv.name, group, inv.parsed.violated, labels))
     for slo in slos.slos:
         for severity in dict.fromkeys(t.severity for t in slos.alerting.tiers):
             labels = {"alertname": SLO_ALERT, "slo": slo.name, "service": slo.service}
             labels |= {"severity": severity, "infrabot_kind": "slo"}
             expr = burn_expr(slo, slos.alerting, severity, inline=True)
-            out.append(("slo", f"{slo.name}/{severity}", expr, labels))
+            group = f"infrabot-check/slo/{slo.name}"
+            out.append(_Item("slo", f"{slo.name}/{severity}", group, expr, labels))
     return out
 
 
 def run_check(services: IntakeServices, api: PrometheusApi) -> CheckReport:
     items = _items(services)
-    answers = [api.query(query) for _, _, query, _ in items]
+    answers = [api.query(item.query) for item in items]
     down = next((a for a in answers if isinstance(a, QueryFailed) and a.kind == "down"), None)
     if down is not None:
         return CheckReport(
@@ -77,72 +89,86 @@ def run_check(services: IntakeServices, api: PrometheusApi) -> CheckReport:
             message=f"{down.message}: nothing was opened, updated or resolved",
         )
     retry_pending(services)
+    rejected = {i.group for i, a in zip(items, answers, strict=True) if isinstance(a, QueryFailed)}
+    firing: dict[str, list[tuple[dict[str, str], dict[str, str]]]] = {}
+    for item, answer in zip(items, answers, strict=True):
+        if isinstance(answer, QueryOk):
+            firing.setdefault(item.group, [])
+            firing[item.group] += [
+                ({**s.labels, **item.labels}, item.labels) for s in answer.samples
+            ]
+    tickets = {
+        group: _ingest_group(services, group, series)
+        for group, series in firing.items()
+        if group not in rejected  # half an answer is no answer: resolve nothing on it
+    }
     results = []
-    for (kind, name, query, labels), answer in zip(items, answers, strict=True):
-        key = f"infrabot-check/{kind}/{name}"
+    for item, answer in zip(items, answers, strict=True):
         if isinstance(answer, QueryFailed):
-            results.append(_rejected(services, kind, name, query, key, answer.message))
+            results.append(_rejected(services, item, answer.message))
             continue
-        outcome = _ingest_samples(services, key, labels, answer.samples)
-        state = "violated" if answer.samples else "ok"
         results.append(
             ItemResult(
-                kind=kind,
-                name=name,
-                query=query,
-                state=state,
+                kind=item.kind,
+                name=item.name,
+                query=item.query,
+                state="violated" if answer.samples else "ok",
                 violations=len(answer.samples),
-                ticket=outcome.ticket if outcome else services.store.ticket(key),
+                ticket=tickets.get(item.group) or services.store.ticket(item.group),
             )
         )
     return CheckReport(prometheus="up", items=tuple(results))
 
 
-def _rejected(
-    services: IntakeServices, kind: str, name: str, query: str, key: str, message: str
-) -> ItemResult:
-    ticket = services.store.ticket(key)
+def _rejected(services: IntakeServices, item: _Item, message: str) -> ItemResult:
+    ticket = services.store.ticket(item.group)
     if ticket is not None and services.forge.issue(ticket).state == "open":
         services.forge.ensure_comment(
             ticket,
             "check-query-error",
             "### The check's query failed\n\nPrometheus rejected the query for "
-            f"{kind} `{name}`, so this ticket was neither updated nor resolved:\n\n"
+            f"{item.kind} `{item.name}`, so this ticket was neither updated nor resolved:\n\n"
             + fenced(message),
         )
     return ItemResult(
-        kind=kind, name=name, query=query, state="error", message=message, ticket=ticket
+        kind=item.kind,
+        name=item.name,
+        query=item.query,
+        state="error",
+        message=message,
+        ticket=ticket,
     )
 
 
-def _ingest_samples(
-    services: IntakeServices, key: str, labels: dict[str, str], samples: tuple[Sample, ...]
-) -> IngestResult | None:
-    started = services.store.open_firings(key)
+def _ingest_group(
+    services: IntakeServices, group: str, series: list[tuple[dict[str, str], dict[str, str]]]
+) -> int | None:
+    """Firing for each violating series (keeping its first start), resolved for the group's
+    series that no longer violate; one intake call for the group."""
+    started = services.store.open_firings(group)
     now = services.clock()
     alerts = []
     current = set()
-    for sample in samples:
-        full = {**sample.labels, **labels}
+    for full, _ in series:
         fp = _fingerprint(full)
         current.add(fp)
         alerts.append(_alert("firing", full, fp, started.get(fp, now.isoformat())))
+    known = {a.fingerprint: dict(a.labels) for a in services.store.latest(group)}
     for fp, start in started.items():
         if fp not in current:
-            alerts.append(_alert("resolved", labels, fp, start, ends=now.isoformat()))
+            alerts.append(_alert("resolved", known.get(fp, {}), fp, start, now.isoformat()))
     if not alerts:
-        return None
-    group = AlertGroup.model_validate(
+        return services.store.ticket(group)
+    payload = AlertGroup.model_validate(
         {
             "version": "4",
-            "groupKey": key,
-            "status": "firing" if samples else "resolved",
+            "groupKey": group,
+            "status": "firing" if series else "resolved",
             "receiver": "infrabot-check",
-            "commonLabels": labels,
             "alerts": alerts,
         }
     )
-    return ingest(services, group)
+    return ingest(services, payload).ticket
 
 
 def _alert(
