@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.alerts.catalog import Catalog
 from bot.alerts.payload import Alert, AlertGroup, parse_alert_group
 from bot.alerts.runbooks import pick_runbook
-from bot.alerts.store import AlertStore, Delivery
+from bot.alerts.store import AlertStore, Delivery, History
 from bot.alerts.tickets import (
     acceptance_for,
     preferred_runbook,
@@ -79,39 +79,31 @@ class IngestResult(BaseModel):
 
 def ingest(services: IntakeServices, payload: AlertGroup | Mapping[str, Any]) -> IngestResult:
     group = payload if isinstance(payload, AlertGroup) else parse_alert_group(payload)
-    now = services.clock()
-    new = services.store.record(group.group_key, group.alerts, now)
-    base = IngestResult(
-        group_key=group.group_key,
-        ticket=services.store.ticket(group.group_key),
-        opened=False,
-        new=len(new),
-        duplicates=len(group.alerts) - len(new),
-    )
-    return work_pending(services, group.group_key, base)
-
-
-def work_pending(services: IntakeServices, group_key: str, base: IngestResult) -> IngestResult:
-    pending = services.store.pending(group_key)
-    if not pending:
-        return base
-    try:
-        result = _work(services, group_key, pending, base)
-    except InfrabotError as exc:  # the forge failed: the record stays pending for a retry
-        return base.model_copy(update={"pending": len(pending), "error": str(exc)})
-    services.store.mark_handled(pending)
-    return result
+    return _receive(services, group.group_key, group.alerts)
 
 
 def retry_pending(services: IntakeServices) -> list[IngestResult]:
     """Finish deliveries an earlier intake recorded but could not work (forge down, crash)."""
-    out = []
-    for key in services.store.pending_groups():
-        base = IngestResult(
-            group_key=key, ticket=services.store.ticket(key), opened=False, new=0, duplicates=0
-        )
-        out.append(work_pending(services, key, base))
-    return out
+    return [_receive(services, key, ()) for key in services.store.pending_groups()]
+
+
+def _receive(services: IntakeServices, group_key: str, alerts: Sequence[Alert]) -> IngestResult:
+    got = services.store.receive(group_key, alerts, services.clock(), FLAP_WINDOW)
+    base = IngestResult(
+        group_key=group_key,
+        ticket=got.ticket,
+        opened=False,
+        new=len(got.new),
+        duplicates=len(alerts) - len(got.new),
+    )
+    if not got.pending:
+        return base
+    try:
+        result = _work(services, group_key, got.pending, got.history, base)
+    except InfrabotError as exc:  # the forge failed: the record stays pending for a retry
+        return base.model_copy(update={"pending": len(got.pending), "error": str(exc)})
+    services.store.mark_handled(got.pending)
+    return result
 
 
 @dataclass(frozen=True)
@@ -123,20 +115,18 @@ class _Sorted:
     flapping: list[Alert]
 
 
-def _sort(services: IntakeServices, pending: Sequence[Delivery]) -> _Sorted:
+def _sort(pending: Sequence[Delivery], history: Mapping[str, History]) -> _Sorted:
     out = _Sorted([], [], [], [], [])
     for d in pending:
         alert = d.alert
+        past = history[alert.fingerprint]
         if alert.status == "resolved":
             out.resolved.append(alert)
         elif _is_stale(alert, d.received_at):
             out.stale.append(alert)
-        elif (
-            services.store.firings_since(alert.fingerprint, d.received_at - FLAP_WINDOW)
-            >= FLAP_FIRINGS
-        ):
+        elif past.firings >= FLAP_FIRINGS:
             out.flapping.append(alert)
-        elif services.store.seen_firing(alert.fingerprint, alert.starts_at.isoformat()):
+        elif past.first_start is not None and past.first_start < alert.starts_at.isoformat():
             out.refired.append(alert)
         else:
             out.fresh.append(alert)
@@ -150,10 +140,14 @@ def _is_stale(alert: Alert, received: datetime) -> bool:
 
 
 def _work(
-    services: IntakeServices, group_key: str, pending: Sequence[Delivery], base: IngestResult
+    services: IntakeServices,
+    group_key: str,
+    pending: Sequence[Delivery],
+    history: Mapping[str, History],
+    base: IngestResult,
 ) -> IngestResult:
     forge = services.forge
-    kinds = _sort(services, pending)
+    kinds = _sort(pending, history)
     ticket = base.ticket
     is_open = ticket is not None and forge.issue(ticket).state == "open"
     opened = False
@@ -192,8 +186,8 @@ def _open(services: IntakeServices, group_key: str, firing: list[Alert]) -> int:
         BOT_LOGIN,
         labels=ticket_labels(labels, runbook),
     )
-    now = services.clock()
-    services.store.set_ticket(group_key, issue.number, now)
+    # at once: a crash after this line must not open the group's ticket a second time
+    services.store.set_ticket(group_key, issue.number, services.clock())
     services.record(
         issue.number,
         ACTOR,

@@ -12,9 +12,10 @@ ticket that tracks it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.alerts.payload import Alert
@@ -39,6 +40,20 @@ _SCHEMA = (
 
 
 @dataclass(frozen=True)
+class History:
+    firings: int
+    first_start: str | None
+
+
+@dataclass(frozen=True)
+class Received:
+    new: list[Delivery]
+    pending: list[Delivery]
+    history: dict[str, History]
+    ticket: int | None
+
+
+@dataclass(frozen=True)
 class Delivery:
     group_key: str
     alert: Alert
@@ -53,29 +68,55 @@ class AlertStore:
     def __init__(self, path: Path) -> None:
         self._db = Database(path, what="alert record", schema=_SCHEMA, version=1)
 
+    def receive(
+        self, group_key: str, alerts: Sequence[Alert], now: datetime, flap_window: timedelta
+    ) -> Received:
+        """One transaction: record the alerts not seen before (durably: the caller may
+        acknowledge once this returns), and read what working the group needs."""
+        with self._db.transaction(write=True) as conn:
+            new = self._insert(conn, group_key, alerts, now)
+            pending = self._pending(conn, group_key)
+            since = min((d.received_at for d in pending), default=now) - flap_window
+            history = self._history(conn, [d.alert.fingerprint for d in pending], since)
+            row = conn.execute(
+                "SELECT ticket FROM groups WHERE group_key = ?", (group_key,)
+            ).fetchone()
+        ticket = None if row is None else int(row[0])
+        return Received(new=new, pending=pending, history=history, ticket=ticket)
+
     def record(self, group_key: str, alerts: Sequence[Alert], now: datetime) -> list[Delivery]:
         """Insert the alerts not seen before (durably, in one transaction); return those."""
-        new = []
         with self._db.transaction(write=True) as conn:
-            for alert in alerts:
-                d = Delivery(group_key, alert, now)
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO deliveries "
-                    "(fingerprint, starts_at, status, group_key, received_at, alert) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (*d.key, group_key, now.isoformat(), alert.model_dump_json(by_alias=True)),
-                )
-                if cur.rowcount:
-                    new.append(d)
+            return self._insert(conn, group_key, alerts, now)
+
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection, group_key: str, alerts: Sequence[Alert], now: datetime
+    ) -> list[Delivery]:
+        new = []
+        for alert in alerts:
+            d = Delivery(group_key, alert, now)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO deliveries "
+                "(fingerprint, starts_at, status, group_key, received_at, alert) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (*d.key, group_key, now.isoformat(), alert.model_dump_json(by_alias=True)),
+            )
+            if cur.rowcount:
+                new.append(d)
         return new
 
     def pending(self, group_key: str) -> list[Delivery]:
         with self._db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT alert, received_at FROM deliveries WHERE group_key = ? AND handled = 0 "
-                "ORDER BY received_at, starts_at",
-                (group_key,),
-            ).fetchall()
+            return self._pending(conn, group_key)
+
+    @staticmethod
+    def _pending(conn: sqlite3.Connection, group_key: str) -> list[Delivery]:
+        rows = conn.execute(
+            "SELECT alert, received_at FROM deliveries WHERE group_key = ? AND handled = 0 "
+            "ORDER BY received_at, starts_at",
+            (group_key,),
+        ).fetchall()
         return [
             Delivery(group_key, Alert.model_validate_json(r[0]), datetime.fromisoformat(r[1]))
             for r in rows
@@ -131,15 +172,24 @@ class AlertStore:
                 [d.key for d in deliveries],
             )
 
-    def firings_since(self, fingerprint: str, since: datetime) -> int:
-        """How many distinct firings (start times) of one alert were received since ``since``."""
+    def history(self, fingerprints: Sequence[str], since: datetime) -> dict[str, History]:
+        """For each fingerprint: firings received since ``since`` and its earliest start."""
         with self._db.transaction() as conn:
+            return self._history(conn, fingerprints, since)
+
+    @staticmethod
+    def _history(
+        conn: sqlite3.Connection, fingerprints: Sequence[str], since: datetime
+    ) -> dict[str, History]:
+        out = {}
+        for fp in dict.fromkeys(fingerprints):
             row = conn.execute(
-                "SELECT COUNT(*) FROM deliveries WHERE fingerprint = ? AND status = 'firing' "
-                "AND received_at >= ?",
-                (fingerprint, since.isoformat()),
+                "SELECT SUM(received_at >= ?), MIN(starts_at) FROM deliveries "
+                "WHERE fingerprint = ? AND status = 'firing'",
+                (since.isoformat(), fp),
             ).fetchone()
-        return int(row[0])
+            out[fp] = History(firings=int(row[0] or 0), first_start=row[1])
+        return out
 
     def ticket(self, group_key: str) -> int | None:
         with self._db.transaction() as conn:
@@ -150,9 +200,13 @@ class AlertStore:
 
     def set_ticket(self, group_key: str, ticket: int, now: datetime) -> None:
         with self._db.transaction(write=True) as conn:
-            conn.execute(
-                "INSERT INTO groups (group_key, ticket, opened_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (group_key) DO UPDATE SET ticket = excluded.ticket, "
-                "opened_at = excluded.opened_at",
-                (group_key, ticket, now.isoformat()),
-            )
+            self._set_ticket(conn, group_key, ticket, now)
+
+    @staticmethod
+    def _set_ticket(conn: sqlite3.Connection, group_key: str, ticket: int, now: datetime) -> None:
+        conn.execute(
+            "INSERT INTO groups (group_key, ticket, opened_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (group_key) DO UPDATE SET ticket = excluded.ticket, "
+            "opened_at = excluded.opened_at",
+            (group_key, ticket, now.isoformat()),
+        )
