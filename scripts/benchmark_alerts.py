@@ -120,7 +120,7 @@ def main() -> int:
     changed_on_retry = sum(r.new for r in again)
     print(f"burst: {args.alerts} alerts in {args.groups} groups, {len(posts)} deliveries")
     print(f"  intake            {burst_s:7.2f} s  ({args.alerts / burst_s:,.0f} alerts/s)")
-    print(f"  forge baseline    {base:7.2f} s  (an issue per group + a comment edit per later delivery)")
+    print(f"  forge baseline    {base:7.2f} s  (issue per group, comment edit per later delivery)")
     print(f"  ratio             {burst_s / base:7.2f}x the baseline")
     print(f"  budget            {burst_s / 5:7.2f} of the issue's 5 s")
     print(f"  tickets           {tickets} (opened {opened}; expected {args.groups})")

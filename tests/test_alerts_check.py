@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts_support import Clock, intake
+from conftest_alerts import Clock, intake
+
 from bot.alerts.check import render_check, run_check
 from bot.alerts.prometheus import QueryFailed, QueryOk, QueryResult, Sample
 from bot.forge.fake import FakeForge

@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
+from conftest_alerts import T0, Clock, alert, intake, payload
 
-from alerts_support import T0, Clock, alert, intake, payload
 from bot.alerts.intake import ingest, retry_pending
 from bot.alerts.payload import parse_alert_group, parse_alert_json
 from bot.alerts.store import AlertStore
@@ -22,7 +22,7 @@ def test_a_group_opens_one_ticket_with_objective_acceptance_and_runbook(tmp_path
     issue = svc.forge.issue(result.ticket)
     assert issue.title == "Alert: InvariantViolated (site_probe_success)"
     assert "Invariant `site_probe_success` holds" in issue.body
-    assert "(min by (instance) (probe_success{job=\"probe\"})) == 1` holds for 5m" in issue.body
+    assert '(min by (instance) (probe_success{job="probe"})) == 1` holds for 5m' in issue.body
     assert "`site-unreachable`" in issue.body
     assert set(issue.labels) == {"alert", "severity:ticket", "invariant:site_probe_success"}
 

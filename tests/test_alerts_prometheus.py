@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_alerts import intake
 
-from alerts_support import ROOT, intake
 from bot.alerts.check import run_check
 from bot.alerts.intake import IntakeServices, ingest
 from bot.alerts.prometheus import HttpPrometheus
@@ -154,9 +154,7 @@ def monitoring(tmp_path: Path, svc: IntakeServices) -> Iterator[dict[str, Any]]:
                 "receivers": [
                     {
                         "name": "infrabot",
-                        "webhook_configs": [
-                            {"url": f"http://127.0.0.1:{hook.server_port}/alerts"}
-                        ],
+                        "webhook_configs": [{"url": f"http://127.0.0.1:{hook.server_port}/alerts"}],
                     }
                 ],
             }

@@ -149,7 +149,8 @@ def _loops(book: Runbook) -> list[tuple[str, str]]:
         state[name] = 1
         for nxt in _successors(book, name):
             if state.get(nxt) == 1:
-                cycle = " → ".join([*path[path.index(nxt) :], name, nxt])
+                here = [*path, name]
+                cycle = " → ".join([*here[here.index(nxt) :], nxt])
                 found.append((f"$.steps.{name}", f"the steps loop: {cycle}"))
             elif nxt not in state:
                 visit(nxt, [*path, name])
