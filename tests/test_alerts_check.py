@@ -8,6 +8,7 @@ from pathlib import Path
 from conftest_alerts import Clock, intake
 
 from bot.alerts.check import render_check, run_check
+from bot.alerts.intake import IntakeServices
 from bot.alerts.prometheus import QueryFailed, QueryOk, QueryResult, Sample
 from bot.forge.fake import FakeForge
 
@@ -81,3 +82,51 @@ def test_a_rejected_query_is_reported_and_commented_and_resolves_nothing(tmp_pat
     assert [c.topic for c in comments] == ["check-query-error"]
     assert "parse error: x" in comments[0].body
     assert "ERROR" in render_check(report)
+
+
+def one(value: float) -> QueryOk:
+    return QueryOk(samples=(Sample(labels={"instance": "http://a/"}, value=value),))
+
+
+def resolved_ticket(svc: IntakeServices, prom: Prom) -> int:
+    prom.answers["probe_success"] = probe_down("http://a/")
+    ticket = next(i.ticket for i in run_check(svc, prom).items if i.ticket)
+    assert ticket is not None
+    return ticket
+
+
+def test_a_ticket_closes_only_when_the_criterion_held_for_its_duration(tmp_path: Path) -> None:
+    svc = intake(tmp_path)
+    prom = Prom()
+    ticket = resolved_ticket(svc, prom)
+    forge = svc.forge
+    assert isinstance(forge, FakeForge)
+    # the violation query (`!= 1`) matches nothing now: the alert resolves, acceptance is judged
+    prom.answers = {
+        "!= 1": QueryOk(samples=()),
+        "min_over_time": one(0),
+        "count_over_time": one(10),
+        "probe_success": one(1),
+    }
+    report = run_check(svc, prom)
+    assert [v.state for v in report.acceptance] == ["not_yet"]
+    assert forge.issue(ticket).state == "open"
+    assert "did not hold at every point" in forge.comments(ticket)[-1].body
+    prom.answers["min_over_time"] = one(1)
+    prom.answers["count_over_time"] = one(3)
+    assert run_check(svc, prom).acceptance[0].detail.startswith("it holds, but not yet for 5m")
+    prom.answers["count_over_time"] = one(10)
+    closed = run_check(svc, prom)
+    assert closed.acceptance[0].closed and forge.issue(ticket).state == "closed"
+    assert "accepted" in render_check(closed)
+    assert run_check(svc, prom).acceptance == ()  # a closed ticket is not judged again
+
+
+def test_no_data_never_closes_a_ticket(tmp_path: Path) -> None:
+    svc = intake(tmp_path)
+    prom = Prom()
+    ticket = resolved_ticket(svc, prom)
+    prom.answers = {"!= 1": QueryOk(samples=())}
+    report = run_check(svc, prom)
+    assert report.acceptance[0].state == "not_yet" and "no data" in report.acceptance[0].detail
+    assert isinstance(svc.forge, FakeForge) and svc.forge.issue(ticket).state == "open"

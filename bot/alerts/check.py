@@ -18,6 +18,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.alerts.acceptance import Verdict, verify_tickets
 from bot.alerts.intake import IntakeServices, ingest, retry_pending
 from bot.alerts.payload import AlertGroup
 from bot.alerts.prometheus import PrometheusApi, QueryFailed, QueryOk
@@ -45,6 +46,7 @@ class CheckReport(BaseModel):
     prometheus: str  # "up" | "down"
     message: str = ""
     items: tuple[ItemResult, ...] = ()
+    acceptance: tuple[Verdict, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -117,7 +119,8 @@ def run_check(services: IntakeServices, api: PrometheusApi) -> CheckReport:
                 ticket=tickets.get(item.group) or services.store.ticket(item.group),
             )
         )
-    return CheckReport(prometheus="up", items=tuple(results))
+    verdicts = verify_tickets(services, api)
+    return CheckReport(prometheus="up", items=tuple(results), acceptance=tuple(verdicts))
 
 
 def _rejected(services: IntakeServices, item: _Item, message: str) -> ItemResult:
@@ -199,4 +202,9 @@ def render_check(report: CheckReport) -> str:
         extra = f": {item.message}" if item.message else ""
         count = f" ({item.violations} series)" if item.violations else ""
         lines.append(f"{mark:9} {item.kind} {item.name}{count}{ticket}{extra}")
+    for v in report.acceptance:
+        verb = "closed" if v.closed else v.state.replace("_", " ")
+        lines.append(
+            f"{'accepted' if v.closed else 'open':9} ticket #{v.ticket}: {verb}: {v.detail}"
+        )
     return "\n".join(lines) or "nothing to check: infra/slo.yaml has no SLO or invariant"

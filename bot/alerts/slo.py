@@ -64,6 +64,11 @@ class Condition(_Frozen):
         return f"({self.expr}) {self.op} {self.threshold:g}"
 
     @property
+    def holds_bool(self) -> str:
+        """1 where the condition holds, 0 where it does not (``bool`` keeps every series)."""
+        return f"({self.expr}) {self.op} bool {self.threshold:g}"
+
+    @property
     def violated(self) -> str:
         return f"({self.expr}) {_NEGATED[self.op]} {self.threshold:g}"
 

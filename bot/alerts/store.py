@@ -191,6 +191,12 @@ class AlertStore:
             out[fp] = History(firings=int(row[0] or 0), first_start=row[1])
         return out
 
+    def groups(self) -> list[tuple[str, int]]:
+        """(group key, ticket) of every group that has had a ticket."""
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT group_key, ticket FROM groups ORDER BY ticket").fetchall()
+        return [(r[0], int(r[1])) for r in rows]
+
     def ticket(self, group_key: str) -> int | None:
         with self._db.transaction() as conn:
             row = conn.execute(

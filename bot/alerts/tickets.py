@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.catalog import Catalog
 from bot.alerts.payload import Alert
+from bot.alerts.rules import error_ratio_expr
 from bot.alerts.runbooks import Runbook
+from bot.alerts.slo import Condition
 from bot.execute.redact import redact
 
 MAX_VALUE = 1000
@@ -26,13 +28,13 @@ _LABEL_SAFE = re.compile(r"[^a-z0-9:_.-]+")
 
 
 class Acceptance(BaseModel):
-    """When the ticket may close: ``query`` (PromQL that returns samples while the criterion
-    holds) must hold for ``for_``.  ``query`` is None when only the alert's resolve counts."""
+    """When the ticket may close: ``criterion`` holds, without a gap, for ``for_``.  No
+    criterion (the alert names no SLO or invariant): every alert of the group resolved."""
 
     model_config = ConfigDict(frozen=True)
 
     objective: str
-    query: str | None
+    criterion: Condition | None
     for_: str
     text: str
 
@@ -43,28 +45,30 @@ def acceptance_for(labels: Mapping[str, str], catalog: Catalog) -> Acceptance:
     if labels.get("infrabot_kind") == "slo" and slo is not None:
         page = next((t for t in alerting.tiers if t.severity == "page"), alerting.tiers[0])
         window = alerting.scaled(page.long)
-        query = f'slo:sli_error:ratio_rate{window}{{slo="{slo.name}"}} <= {slo.error_budget:.6g}'
+        criterion = Condition(
+            expr=error_ratio_expr(slo, window), op="<=", threshold=slo.error_budget
+        )
         return Acceptance(
             objective=f"SLO `{slo.name}` of `{slo.service}`: {slo.target} of events good "
             f"over {slo.window}.",
-            query=query,
+            criterion=criterion,
             for_=window,
             text=f"the error ratio over {window} is at most the error budget "
-            f"({slo.error_budget:.6g}, a burn rate of 1x or less): `{query}` holds for {window}.",
+            f"({slo.error_budget:.6g}, a burn rate of 1x or less) for {window}: "
+            f"`{criterion.holds}`.",
         )
     inv = catalog.slos.invariant(labels.get("invariant", ""))
     if labels.get("infrabot_kind") == "invariant" and inv is not None:
         duration = alerting.scaled(inv.for_)
-        holds = inv.parsed.holds
         return Acceptance(
             objective=f"Invariant `{inv.name}` holds: `{inv.condition}`.",
-            query=holds,
+            criterion=inv.parsed,
             for_=duration,
-            text=f"`{holds}` holds for {duration}.",
+            text=f"`{inv.parsed.holds}` holds for {duration}.",
         )
     return Acceptance(
         objective="The condition behind the alert is gone (no SLO or invariant names it).",
-        query=None,
+        criterion=None,
         for_="0s",
         text="Alertmanager reports every alert of the group resolved.",
     )
