@@ -102,7 +102,6 @@ def _receive(services: IntakeServices, group_key: str, alerts: Sequence[Alert]) 
         result = _work(services, group_key, got.pending, got.history, base)
     except InfrabotError as exc:  # the forge failed: the record stays pending for a retry
         return base.model_copy(update={"pending": len(got.pending), "error": str(exc)})
-    services.store.mark_handled(got.pending)
     return result
 
 
@@ -152,10 +151,12 @@ def _work(
     is_open = ticket is not None and forge.issue(ticket).state == "open"
     opened = False
     if not is_open and (kinds.fresh or kinds.refired):
-        ticket = _open(services, group_key, [*kinds.fresh, *kinds.refired])
-        opened, is_open = True, True
-    elif is_open and ticket is not None:
-        _update(services, group_key, ticket, kinds)
+        ticket = _open(services, group_key, pending, [*kinds.fresh, *kinds.refired])
+        opened = True
+    else:
+        if is_open and ticket is not None:
+            _update(services, group_key, ticket, kinds)
+        services.store.mark_handled(pending)
     if ticket is not None and kinds.flapping:
         forge.ensure_comment(
             ticket,
@@ -176,7 +177,9 @@ def _work(
     )
 
 
-def _open(services: IntakeServices, group_key: str, firing: list[Alert]) -> int:
+def _open(
+    services: IntakeServices, group_key: str, pending: Sequence[Delivery], firing: list[Alert]
+) -> int:
     labels = firing[0].labels
     catalog = services.catalog
     runbook = pick_runbook(catalog.runbooks, labels, preferred_runbook(labels, catalog))
@@ -186,8 +189,8 @@ def _open(services: IntakeServices, group_key: str, firing: list[Alert]) -> int:
         BOT_LOGIN,
         labels=ticket_labels(labels, runbook),
     )
-    # at once: a crash after this line must not open the group's ticket a second time
-    services.store.set_ticket(group_key, issue.number, services.clock())
+    # at once, with the deliveries done: a retry must not open the group's ticket again
+    services.store.mark_handled(pending, ticket=(group_key, issue.number, services.clock()))
     services.record(
         issue.number,
         ACTOR,

@@ -164,8 +164,14 @@ class AlertStore:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def mark_handled(self, deliveries: Sequence[Delivery]) -> None:
+    def mark_handled(
+        self, deliveries: Sequence[Delivery], ticket: tuple[str, int, datetime] | None = None
+    ) -> None:
+        """Done with these deliveries; with ``ticket`` (group key, number, when) the group's
+        new ticket is recorded in the same transaction."""
         with self._db.transaction(write=True) as conn:
+            if ticket is not None:
+                self._set_ticket(conn, *ticket)
             conn.executemany(
                 "UPDATE deliveries SET handled = 1 "
                 "WHERE fingerprint = ? AND starts_at = ? AND status = ?",
