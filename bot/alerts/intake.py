@@ -11,7 +11,7 @@ Theory of operation
    left behind) are worked in one go, then marked handled:
    - the group has an open ticket: new alerts update the ticket's alert list (one comment,
      edited in place); a re-fire (a known fingerprint with a new start) and resolves each
-     add one comment for the delivery;
+     get one comment, keyed by the alerts it reports (a retry edits it, never repeats it);
    - it has none (or it was closed): the firing alerts open a ticket, unless every one of
      them is *stale* (its ``endsAt`` already passed when it arrived) or *flapping* (fired
      ``FLAP_FIRINGS`` times within ``FLAP_WINDOW``): those are noted, never a new ticket;
@@ -25,6 +25,7 @@ GitHub).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from bot.alerts.tickets import (
     ticket_title,
 )
 from bot.errors import InfrabotError
-from bot.forge.base import BOT_LOGIN, ConversationForge
+from bot.forge.base import BOT_LOGIN, Forge
 
 FLAP_WINDOW = timedelta(hours=1)
 FLAP_FIRINGS = 3
@@ -56,7 +57,7 @@ Recorder = Callable[[int, str, str, str, dict[str, Any], dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class IntakeServices:
-    forge: ConversationForge
+    forge: Forge
     store: AlertStore
     catalog: Catalog
     clock: Callable[[], datetime]
@@ -202,20 +203,25 @@ def _open(
     return issue.number
 
 
+def _event_topic(what: str, alerts: Sequence[Alert]) -> str:
+    """One comment per event, keyed by the alerts it reports: worked twice (a retry after a
+    forge failure half-way), it edits the same comment instead of adding another."""
+    keys = sorted(f"{a.fingerprint}@{a.starts_at.isoformat()}" for a in alerts)
+    return f"alert:{what}:{hashlib.sha256(chr(10).join(keys).encode()).hexdigest()[:16]}"
+
+
 def _update(services: IntakeServices, group_key: str, ticket: int, kinds: _Sorted) -> None:
     forge = services.forge
     if kinds.fresh:
         latest = services.store.latest(group_key)
         forge.ensure_comment(ticket, "alerts", render_alerts(latest, "### Alerts in this group"))
     if kinds.refired:
-        forge.add_comment(ticket, render_alerts(kinds.refired, "### Fired again"), BOT_LOGIN)
+        body = render_alerts(kinds.refired, "### Fired again")
+        forge.ensure_comment(ticket, _event_topic("refired", kinds.refired), body)
     if kinds.resolved:
-        forge.add_comment(
-            ticket,
-            render_alerts(kinds.resolved, "### Resolved")
-            + "\n\nThe ticket closes when its acceptance criteria hold, not on a resolve.",
-            BOT_LOGIN,
-        )
+        body = render_alerts(kinds.resolved, "### Resolved")
+        body += "\n\nThe ticket closes when its acceptance criteria hold, not on a resolve."
+        forge.ensure_comment(ticket, _event_topic("resolved", kinds.resolved), body)
     counts = {
         "new": len(kinds.fresh),
         "refired": len(kinds.refired),
