@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dir", type=Path, default=None, help="where to make the copy")
     p.set_defaults(handler=h.demo)
+
+    from bot.alerts.cli import add_alert_commands  # slo, runbook, alert, check (issue 8)
+
+    add_alert_commands(top)
     return parser
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from bot.alerts.catalog import alerting_findings
 from bot.estate.documents import Document, read_documents, state_files
 from bot.model import Finding, ValidationReport
 from bot.validate.lint import yamllint_findings
@@ -61,6 +62,8 @@ def validate_tree(
     findings += policy_findings(policy, docs)
     if now is not None:
         findings += freeze_findings(policy, now)
+    # infra/slo.yaml and runbooks/ (schema, pydantic, references), owned by bot/alerts.
+    findings += alerting_findings(root)
     checks: tuple[str, ...] = CHECKS
     if changed_files is not None:
         findings += path_findings(policy, changed_files)

@@ -1,0 +1,203 @@
+"""The alert commands of ``infrabot``: ``slo rules``, ``runbook walk``, ``alert ingest``,
+``check``.  Thin: read the input, call the pure core, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.alerts.catalog import require_catalog
+from bot.alerts.check import render_check, run_check
+from bot.alerts.payload import dispatch_payload, parse_alert_group
+from bot.alerts.prometheus import HttpPrometheus, PrometheusEvidence
+from bot.alerts.rules import render_rules
+from bot.alerts.runbooks import Walk, walk
+from bot.alerts.services import intake_services
+from bot.alerts.slo import Alerting
+from bot.cli import emit, progress_printer
+from bot.errors import InputError
+from bot.estate.edit import atomic_write
+from bot.gitrepo import GitRepo
+from bot.wiring import open_services
+
+PROMETHEUS_ENV = "INFRABOT_PROMETHEUS_URL"
+
+
+def add_alert_commands(top: Any) -> None:
+    """Register the commands on ``infrabot``'s subparsers (``top``)."""
+    slo = top.add_parser("slo", help="SLOs and invariants (infra/slo.yaml)")
+    ssub = slo.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = ssub.add_parser("rules", help="generate the Prometheus rules for every SLO and invariant")
+    p.add_argument(
+        "--window-scale",
+        type=float,
+        default=None,
+        metavar="N",
+        help="divide every window by N (short windows for tests)",
+    )
+    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    p.set_defaults(handler=slo_rules)
+
+    book = top.add_parser("runbook", help="runbooks: decision trees for known failure modes")
+    bsub = book.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = bsub.add_parser("walk", help="show the path a runbook takes for an alert, and why")
+    p.add_argument("name")
+    p.add_argument(
+        "--alert",
+        type=Path,
+        required=True,
+        help="an Alertmanager payload (its first alert) or a JSON object of labels",
+    )
+    _prometheus(p, required=False)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=runbook_walk)
+
+    alert = top.add_parser("alert", help="alert intake")
+    asub = alert.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = asub.add_parser("ingest", help="ingest an Alertmanager webhook payload ('-': stdin)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=alert_ingest)
+
+    p = top.add_parser("check", help="query Prometheus for every invariant and SLO now")
+    _prometheus(p, required=True)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=check)
+
+
+def _prometheus(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument(
+        "--prometheus",
+        default=None,
+        metavar="URL",
+        help=f"Prometheus's base URL (default: ${PROMETHEUS_ENV}"
+        + (", else http://127.0.0.1:9090)" if required else "; none: not evaluated)"),
+    )
+
+
+def _prometheus_url(args: argparse.Namespace, default: str | None) -> str | None:
+    return args.prometheus or os.environ.get(PROMETHEUS_ENV) or default
+
+
+def _root(args: argparse.Namespace) -> Path:
+    return GitRepo(args.repo or Path.cwd()).path
+
+
+def slo_rules(args: argparse.Namespace) -> int:
+    catalog = require_catalog(_root(args))
+    slos = catalog.slos
+    if args.window_scale is not None:
+        if args.window_scale <= 0:
+            raise InputError("--window-scale must be a positive number")
+        alerting = Alerting(tiers=slos.alerting.tiers, window_scale=args.window_scale)
+        slos = slos.model_copy(update={"alerting": alerting})
+    try:
+        text = render_rules(slos)
+    except ValueError as exc:  # a window scaled below a millisecond
+        raise InputError(f"cannot generate the rules: {exc}") from exc
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _read_json(name: str) -> Any:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {name}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}: not JSON: {exc}") from exc
+
+
+def _alert_labels(name: str) -> dict[str, str]:
+    data = dispatch_payload(_read_json(name))
+    if isinstance(data, dict) and "alerts" in data:
+        return dict(parse_alert_group(data).alerts[0].labels)
+    if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
+        return {str(k): v for k, v in data.items()}
+    raise InputError(f"{name}: expected an Alertmanager payload or a JSON object of labels")
+
+
+def runbook_walk(args: argparse.Namespace) -> int:
+    catalog = require_catalog(_root(args))
+    book = catalog.runbook(args.name)
+    if book is None:
+        known = ", ".join(b.name for b in catalog.runbooks) or "none"
+        raise InputError(f"no runbook {args.name!r} (known: {known})")
+    labels = _alert_labels(str(args.alert))
+    url = _prometheus_url(args, None)
+    evidence = PrometheusEvidence(HttpPrometheus(url) if url else None)
+    result = walk(book, labels, evidence)
+    emit(
+        args,
+        {"matches": book.matches(labels), "walk": result},
+        render_walk(result, matches=book.matches(labels)),
+    )
+    return 0
+
+
+def render_walk(result: Walk, *, matches: bool) -> str:
+    lines = [
+        f"runbook {result.runbook}"
+        + ("" if matches else " (note: it does not match this alert's labels)")
+    ]
+    for v in result.path:
+        said = {True: "yes", False: "no", None: "unknown"}[v.answer]
+        lines.append(f"  {v.step}: {v.question} → {said} ({v.why})")
+    if result.action is not None:
+        a = result.action
+        cap = f", capability {a.capability}" if a.capability else ""
+        lines.append(f"  → {result.step}: {a.action} (risk {a.risk}{cap})")
+    lines.append(f"outcome: {result.outcome}: {result.reason}")
+    lines.append(
+        "a human's approval is needed" if result.needs_approval else "policy decides who approves"
+    )
+    return "\n".join(lines)
+
+
+def alert_ingest(args: argparse.Namespace) -> int:
+    from bot.alerts.intake import ingest
+
+    group = parse_alert_group(dispatch_payload(_read_json(args.file)))
+    svc = open_services(args.repo or Path.cwd(), progress_printer(args.quiet or args.json))
+    result = ingest(intake_services(svc), group)
+    if result.error:
+        text = (
+            f"recorded {result.new} new alert(s); the forge failed: {result.error} "
+            "(the next ingest or `infrabot check` finishes it)"
+        )
+    elif result.new == 0 and result.duplicates:
+        text = f"already recorded: {result.duplicates} duplicate alert(s), nothing changed"
+    else:
+        verb = "opened" if result.opened else "updated" if result.ticket else "no ticket for"
+        where = f" ticket #{result.ticket}" if result.ticket else " this group"
+        notes = [
+            f"{n} {what}"
+            for n, what in ((result.stale, "stale"), (result.flapping, "flapping"))
+            if n
+        ]
+        text = (
+            f"{verb}{where} ({result.new} new alert(s)"
+            + (f"; {', '.join(notes)}" if notes else "")
+            + ")"
+        )
+    emit(args, result, text)
+    return 1 if result.error else 0
+
+
+def check(args: argparse.Namespace) -> int:
+    svc = open_services(args.repo or Path.cwd(), progress_printer(args.quiet or args.json))
+    url = _prometheus_url(args, "http://127.0.0.1:9090")
+    assert url is not None
+    report = run_check(intake_services(svc), HttpPrometheus(url))
+    emit(args, report, render_check(report))
+    return 0 if report.ok else 1
