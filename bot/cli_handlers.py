@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.alerts.intake import ingest
+from bot.alerts.payload import parse_alert_json
+from bot.alerts.services import intake_services
 from bot.cli import emit, progress_printer
 from bot.config import Paths
 from bot.demo import run_demo
@@ -309,4 +313,17 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InputError(f"serve: --{err['loc'][0]}: {err['msg']}") from exc
-    return run_server(settings, process=log_delivery)
+    return run_server(
+        settings, process=log_delivery, alerts=_alert_intake(root), environ=os.environ
+    )
+
+
+def _alert_intake(root: Path) -> Callable[[bytes], dict[str, object]]:
+    """``POST /alerts``: parse Alertmanager's payload and ingest it (recorded before 2xx)."""
+
+    def intake(body: bytes) -> dict[str, object]:
+        svc = open_services(root, lambda _m: None)
+        result = ingest(intake_services(svc), parse_alert_json(body))
+        return result.model_dump(mode="json")
+
+    return intake

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.server.alerts import receive_alerts
 from bot.server.commit import GroupCommit
 from bot.server.intake import GITHUB, Answer, github_delivery
 from bot.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -43,6 +44,9 @@ class Parts:
     commit: GroupCommit
     worker: Worker
     metrics: ServerMetrics
+    alerts: Callable[[bytes], dict[str, object]] | None = None
+    """Alertmanager intake (``POST /alerts``); None: the route answers 404."""
+    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_app(parts: Parts) -> Starlette:
@@ -70,6 +74,22 @@ def build_app(parts: Parts) -> Starlette:
         status = 202 if offer is Offer.QUEUED else 200
         return JSONResponse({"status": offer.value, "delivery": delivery.id}, status)
 
+    async def alerts(request: Request) -> Response:
+        if parts.alerts is None:
+            return JSONResponse({"error": "alert intake is not enabled"}, 404)
+        body = await _read_capped(request, parts.settings.max_body)
+        if body is None:
+            return JSONResponse({"error": _too_large(parts.settings)}, 413)
+        intake = parts.alerts
+        try:
+            answer = await anyio.to_thread.run_sync(
+                receive_alerts, parts.environ, request.headers.get("authorization"), body, intake
+            )
+        except Exception as exc:  # recorded nothing for sure: Alertmanager retries on 5xx
+            log.exception("alert intake failed")
+            return JSONResponse({"error": f"alert intake failed: {type(exc).__name__}"}, 503)
+        return JSONResponse(answer.body, answer.status)
+
     async def healthz(request: Request) -> Response:
         states = await anyio.to_thread.run_sync(parts.queue.states)
         ok = parts.worker.alive
@@ -90,6 +110,7 @@ def build_app(parts: Parts) -> Starlette:
     return Starlette(
         routes=[
             Route("/github", github, methods=["POST"]),
+            Route("/alerts", alerts, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],

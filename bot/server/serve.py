@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from collections.abc import Callable, Mapping
 
 import uvicorn
 
@@ -25,8 +26,14 @@ from bot.server.worker import Process, Worker
 log = logging.getLogger("infrabot.server")
 
 
-def serve(settings: ServerSettings, process: Process) -> int:
-    """Run until stopped; 0 after a graceful stop."""
+def serve(
+    settings: ServerSettings,
+    process: Process,
+    alerts: Callable[[bytes], dict[str, object]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run until stopped; 0 after a graceful stop.  ``alerts`` enables ``POST /alerts``
+    (credentials from ``environ``)."""
     _configure_logging()
     queue = DeliveryQueue.open(settings.queue_path)
     try:
@@ -37,7 +44,8 @@ def serve(settings: ServerSettings, process: Process) -> int:
     recovered = queue.recover(settings.max_attempts)
     metrics = ServerMetrics(queue.depth)
     worker = Worker(queue, process, metrics)
-    app = build_app(Parts(settings, queue, GroupCommit(queue), worker, metrics))
+    parts = Parts(settings, queue, GroupCommit(queue), worker, metrics, alerts, dict(environ or {}))
+    app = build_app(parts)
     host, port = sock.getsockname()[:2]
     _announce(settings, f"http://{_url_host(host)}:{port}", queue.depth(), recovered.requeued)
     for id_ in recovered.failed:
