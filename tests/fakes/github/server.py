@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,12 @@ class Request:
     user: str | None
 
 
+@cache
+def _app_key() -> rsa.RSAPrivateKey:
+    """One key per test run: generating a 2048-bit key per fake costs more than a test."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -115,7 +122,7 @@ class FakeGitHub:
         self.git_root = root / "git"
         self.app_id, self.installation_id, self.app_slug = 4242, 77, app_slug
         self.bot_login = f"{app_slug}[bot]"
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = _app_key()
         self.app_private_key = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -958,6 +965,7 @@ _ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms ACK waits
     server: ThreadingHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
