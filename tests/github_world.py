@@ -61,15 +61,15 @@ class GitHubPeople:
             )
         return self._clients[login].get_repo(self.fake.full_name)
 
-    def push(self, branch: str) -> str:
+    def push(self, branch: str, name: str | None = None, text: str | None = None) -> str:
         """A new commit on ``branch`` (made from main when new), pushed by the bot."""
         self.clone.remotes.origin.fetch()
         heads = [ref.remote_head for ref in self.clone.remotes.origin.refs]
         start = f"origin/{branch}" if branch in heads else "origin/main"
         self.clone.git.checkout("-B", branch, start)
-        name = f"f{next(self._files)}"
+        name = name or f"f{next(self._files)}"
         path = Path(self.clone.working_tree_dir or ".") / name
-        path.write_text(name)
+        path.write_text(text or name)
         self.clone.index.add([str(path)])
         actor = git.Actor("t", "t@example.com")
         sha = self.clone.index.commit(f"add {name}", author=actor, committer=actor).hexsha

@@ -268,17 +268,17 @@ class GitHubForge:
             self.repo.get_commit(sha).create_status(state, description=description, context=context)
 
     def statuses(self, sha: str) -> list[Status]:
-        try:
-            with _errors(f"reading the statuses of {sha[:7]}"):
+        with _errors(f"reading the statuses of {sha[:7]}"):
+            try:
                 combined = self.repo.get_commit(sha).get_combined_status()
-                rows = [
-                    Status(
-                        sha=sha, context=s.context, state=s.state, description=s.description or ""
-                    )
-                    for s in combined.statuses
-                ]
-        except InputError:
-            return []
+            except GithubException as exc:
+                if exc.status in (404, 422):  # no such commit: nothing was set on it
+                    return []
+                raise
+            rows = [
+                Status(sha=sha, context=s.context, state=s.state, description=s.description or "")
+                for s in combined.statuses
+            ]
         return sorted(rows, key=lambda s: s.context)
 
     def permission(self, user: str) -> Permission:

@@ -59,8 +59,8 @@ class Fault:
     delay: float = 0.0
 
     @classmethod
-    def primary_rate_limit(cls, **kw: Any) -> Fault:
-        reset = str(int(time.time()) + 1)
+    def primary_rate_limit(cls, reset_in: int = 0, **kw: Any) -> Fault:
+        reset = str(int(time.time()) + reset_in)
         headers = {
             "x-ratelimit-remaining": "0",
             "x-ratelimit-limit": "5000",
@@ -211,16 +211,14 @@ class FakeGitHub:
         body = h.read_body()
         fault = self._fault(h.command, path)
         if fault is not None:
+            self.log.append((h.command, path, fault.status))  # 0: no answer at all
             time.sleep(fault.delay)
-            if fault.status:
-                self._send_json(
-                    h,
-                    fault.status,
-                    {"message": fault.message, "documentation_url": "https://docs.github.com/rest"},
-                    fault.headers,
-                )
-                self.log.append((h.command, path, fault.status))
+            if not fault.status:  # a timeout: the client has given up; answer nothing
+                h.close_connection = True
                 return
+            error = {"message": fault.message, "documentation_url": "https://docs.github.com/rest"}
+            self._send_json(h, fault.status, error, fault.headers)
+            return
         if path.startswith(f"/{self.full_name}.git/"):
             self._git(h, path, query, headers, body)
             return
@@ -257,12 +255,8 @@ class FakeGitHub:
             return None
         shape = schema.response_schema(method, path, status)
         if shape is None:
-            if status >= 400 and set(payload) <= {
-                "message",
-                "documentation_url",
-                "errors",
-                "status",
-            }:
+            generic = status in (401, 403, 429, 500, 502, 503)  # any endpoint may answer these
+            if generic and set(payload) <= {"message", "documentation_url"}:
                 return payload
             self.errors.append(f"{method} {path} -> {status}: an undocumented response")
             return None
@@ -279,10 +273,12 @@ class FakeGitHub:
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(raw)))
-        h.send_header("x-ratelimit-limit", "5000")
-        h.send_header("x-ratelimit-remaining", "4999")
-        h.send_header("x-ratelimit-reset", str(int(time.time()) + 3600))
-        for name, value in headers.items():
+        rate = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+        }
+        for name, value in {**rate, **headers}.items():
             h.send_header(name, value)
         h.end_headers()
         h.wfile.write(raw)
@@ -612,7 +608,7 @@ class FakeGitHub:
     def combined_status(self, req: Request, ref: str) -> Answer:
         sha = self.repo.tip(ref) or ref
         if not self.repo.has_commit(sha):
-            return 422, {"message": f"No commit found for SHA: {ref}"}, {}
+            return 404, {"message": f"No commit found for SHA: {ref}"}, {}
         latest: dict[str, dict[str, Any]] = {}
         for s in self._statuses.get(sha, []):
             latest[s["context"]] = s  # appended in time order: the last one wins
@@ -915,13 +911,20 @@ class FakeGitHub:
             "COMMENT": "COMMENTED",
         }.get(event)
         if state is None:
-            return self._invalid(f"Unknown review event {event}")
+            return (
+                422,
+                {"message": "Unprocessable Entity", "errors": [f"Unknown event {event}"]},
+                {},
+            )
+        refusal = None
         if item["state"] != "open":
-            return self._invalid("Pull request is closed")
-        if req.user == item["user"] and state == "APPROVED":
-            return self._invalid("Review Can not approve your own pull request")
-        if req.user == item["user"] and state == "CHANGES_REQUESTED":
-            return self._invalid("Review Can not request changes on your own pull request")
+            refusal = "Pull request is closed"
+        elif req.user == item["user"] and state == "APPROVED":
+            refusal = "Review Can not approve your own pull request"
+        elif req.user == item["user"] and state == "CHANGES_REQUESTED":
+            refusal = "Review Can not request changes on your own pull request"
+        if refusal:  # this endpoint's 422 carries its errors as plain strings
+            return 422, {"message": "Unprocessable Entity", "errors": [refusal]}, {}
         row = {
             "id": self._next_id("review"),
             "user": req.user,
