@@ -101,6 +101,16 @@ class GitHubPeople:
         )
         return self.forge.pull_request(number).reviews[-1]
 
+    def dismiss_review(self, number: int, reviewer: str, by: str) -> Review:
+        reviews = list(self._repo(by).get_pull(number).get_reviews())
+        decisive = [r for r in reviews if r.user.login == reviewer and r.state != "COMMENTED"]
+        if not decisive or decisive[-1].state == "DISMISSED":
+            raise InputError(f"@{reviewer} has no review on #{number} to dismiss")
+        decisive[-1].dismiss(f"dismissed by @{by}")
+        return next(
+            r for r in reversed(self.forge.pull_request(number).reviews) if r.author == reviewer
+        )
+
     def list_issues(self, state: Literal["open", "closed"] | None = None) -> list[Issue]:
         rows = self._repo("alice").get_issues(state=state or "all")
         return [self.forge.issue(i.number) for i in rows if i.pull_request is None]

@@ -58,8 +58,9 @@ class World:
         self.merge = merge
 
 
-def _mark(forge: LocalForge | FakeForge) -> Callable[[int, str], PullRequest]:
-    return lambda number, by: forge.mark_merged(number, "m" * 40, by)
+def _merge(forge: Forge) -> Callable[[int, str], PullRequest]:
+    """Merge the PR's current head, as the gate does once it has authorised it."""
+    return lambda number, by: forge.merge(number, forge.pull_request(number).head_sha, by)
 
 
 @pytest.fixture(
@@ -80,14 +81,14 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
             return sha
 
         push_fake("main")
-        yield World(fake, fake, push_fake, _mark(fake))
+        yield World(fake, fake, push_fake, _merge(fake))
         return
     if request.param == "github":
         hub = FakeGitHub(tmp_path / "github", {k: v.value for k, v in USERS.items()}).start()
         try:
             forge = github_forge(hub)
             people = GitHubPeople(hub, forge, tmp_path / "clone")
-            yield World(forge, people, people.push, people.merge)
+            yield World(forge, people, people.push, _merge(forge))
         finally:
             hub.stop()
         assert hub.errors == [], "the fake sent responses GitHub could not have sent"
@@ -96,7 +97,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     _commit(repo, "main", "README")
     files = iter(range(1, 1000))
     local = LocalForge(tmp_path / "forge.db", USERS, tmp_path / "repo", clock=lambda: NOW)
-    yield World(local, local, lambda branch: _commit(repo, branch, f"f{next(files)}"), _mark(local))
+    yield World(
+        local, local, lambda branch: _commit(repo, branch, f"f{next(files)}"), _merge(local)
+    )
 
 
 def _open(w: World, branch: str = "feature", author: str = BOT_LOGIN) -> int:
@@ -234,14 +237,41 @@ def test_merge_then_no_more_reviews_and_head_is_frozen(world: World) -> None:
     number = _open(world)
     head = world.forge.pull_request(number).head_sha
     merged = world.merge(number, "alice")
-    assert merged.state == "merged" and merged.merge_sha
-    again = world.merge(number, "alice")  # merging again changes nothing
-    assert (again.state, again.merge_sha) == ("merged", merged.merge_sha)
+    assert merged.state == "merged" and merged.merge_sha and merged.head_sha == head
+    with pytest.raises(InputError, match="is merged: it cannot be merged"):
+        world.merge(number, "alice")
     world.push("feature")
     assert world.forge.pull_request(number).head_sha == head
+    assert world.forge.pull_request(number).merge_sha == merged.merge_sha
     with pytest.raises(InputError, match="is merged: it cannot be reviewed"):
         world.people.add_review(number, "bob", "approved")
     assert [p.number for p in world.people.list_pull_requests("merged")] == [number]
+
+
+def test_merge_takes_only_the_expected_head(world: World) -> None:
+    number = _open(world)
+    approved = world.forge.pull_request(number).head_sha
+    world.push("feature")  # a commit pushed after the approval
+    with pytest.raises(InputError, match="nothing was merged"):
+        world.forge.merge(number, approved, "alice")
+    pr = world.forge.pull_request(number)
+    assert pr.state == "open" and pr.merge_sha is None
+
+
+def test_a_dismissed_review_neither_approves_nor_blocks(world: World) -> None:
+    number = _open(world)
+    world.people.add_review(number, "bob", "approved")
+    world.people.add_review(number, "carol", "changes_requested")
+    world.people.dismiss_review(number, "bob", "alice")
+    world.people.dismiss_review(number, "carol", "alice")
+    pr = world.forge.pull_request(number)
+    assert pr.approvals() == ()
+    assert {r.author: r.state for r in pr.latest_reviews()} == {
+        "bob": "dismissed",
+        "carol": "dismissed",
+    }
+    with pytest.raises(InputError, match="no review on"):
+        world.people.dismiss_review(number, "bob", "alice")
 
 
 def test_update_pull_request_changes_the_body(world: World) -> None:

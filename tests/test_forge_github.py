@@ -15,7 +15,7 @@ from github_world import GitHubPeople, github_forge
 from pydantic import SecretStr
 
 from bot.errors import InfrabotError, InputError
-from bot.forge.base import BOT_LOGIN, Permission
+from bot.forge.base import BOT_LOGIN, Permission, PullRequest
 from bot.forge.github import (
     MAX_STATUS_DESCRIPTION,
     AppAuth,
@@ -90,8 +90,8 @@ def test_merge_takes_only_the_expected_head(
     assert merged.state == "merged" and merged.merge_sha == hub.repo.tip("main")
     parents = hub.repo.git("rev-list", "--parents", "-n1", str(merged.merge_sha)).stdout.split()
     assert parents[1:] == [main_before, head]
-    with pytest.raises(InputError, match="was merged at"):
-        forge.merge(number, approved, "alice")
+    with pytest.raises(InputError, match="is merged: it cannot be merged"):
+        forge.merge(number, head, "alice")
 
 
 def test_a_conflicting_pull_request_is_not_mergeable(
@@ -225,9 +225,12 @@ def test_a_dismissed_review_no_longer_counts(
     people.add_review(number, "bob", "approved")
     people.add_review(number, "alice", "changes_requested")
     assert forge.pull_request(number).approvals() == ("bob",)
-    reviews = hub._reviews[number]
-    hub.dismiss_review(number, reviews[0]["id"])
+    people.dismiss_review(number, "bob", "alice")
     assert forge.pull_request(number).approvals() == ()
+    assert [r.state for r in forge.pull_request(number).latest_reviews()] == [
+        "dismissed",
+        "changes_requested",
+    ]
 
 
 def test_github_itself_refuses_a_self_approval(hub: FakeGitHub, people: GitHubPeople) -> None:
@@ -292,17 +295,28 @@ T = datetime(2026, 1, 1, tzinfo=UTC)
     ("rows", "expected"),
     [
         ([("bob", "APPROVED", "a")], [("bob", "approved")]),
-        ([("bob", "APPROVED", "a"), ("bob", "DISMISSED", "a")], []),
+        ([("bob", "DISMISSED", "a"), ("bob", "COMMENTED", "a")], [("bob", "dismissed")]),
         (
-            [("bob", "CHANGES_REQUESTED", "a"), ("bob", "DISMISSED", "a"), ("al", "APPROVED", "a")],
-            [("al", "approved")],
+            [("al", "CHANGES_REQUESTED", "a"), ("bob", "APPROVED", "a")],
+            [("al", "changes_requested"), ("bob", "approved")],
         ),
-        ([("bob", "PENDING", "a"), ("bob", "COMMENTED", "a")], [("bob", "commented")]),
+        ([("bob", "PENDING", "a"), ("bob", "COMMENTED", "a")], []),
     ],
 )
 def test_fold_reviews(rows: list[tuple[str, str, str]], expected: list[tuple[str, str]]) -> None:
-    folded = fold_reviews((a, s, sha, T) for a, s, sha in rows)
-    assert [(r.author, r.state) for r in folded] == expected
+    pr = PullRequest(
+        number=1,
+        title="t",
+        body="",
+        author=BOT_LOGIN,
+        head_branch="f",
+        base_branch="main",
+        head_sha="a",
+        base_sha="b",
+        state="open",
+        reviews=fold_reviews((a, s, sha, T) for a, s, sha in rows),
+    )
+    assert [(r.author, r.state) for r in pr.latest_reviews()] == expected
 
 
 def test_credentials_come_from_the_environment() -> None:

@@ -16,9 +16,9 @@ every time they are asked (never from a payload's ``author_association``); a bot
 account has none.
 
 Writes are idempotent: comments are found by author and hidden topic and edited in
-place, statuses are set per (sha, context), an open PR per branch is updated, and a
-merge of an already-merged PR returns it.  A merge names the head it expects: GitHub
-answers 409 if the head moved, and nothing is merged.
+place, statuses are set per (sha, context), an open PR per branch is updated.  A merge
+names the head it expects: GitHub answers 409 if the head moved, and nothing is merged;
+a PR that is no longer open is refused, as by every forge.
 
 A bot-drafted PR remembers its issue in a hidden marker at the top of its body; a
 person's PR has none (a person could write any number there).
@@ -27,10 +27,10 @@ person's PR has none (a person could write any number there).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import github
 import requests
@@ -41,6 +41,7 @@ from bot.errors import InfrabotError, InputError
 from bot.forge.base import (
     BOT_LOGIN,
     Comment,
+    Forge,
     Issue,
     Permission,
     PullRequest,
@@ -299,18 +300,25 @@ class GitHubForge:
             if raw.state == "open":
                 raw.edit(state="closed")
 
+    def create_issue(
+        self, title: str, body: str, author: str, *, labels: Sequence[str] = ()
+    ) -> Issue:
+        """An issue the bot opens (a ticket for a human); people open theirs on GitHub."""
+        if author != BOT_LOGIN:
+            raise InputError("on GitHub the bot opens only its own issues")
+        if not title.strip():
+            raise InputError("an issue needs a title")
+        check_body(body)
+        with _errors("opening an issue"):
+            made = self.repo.create_issue(title, body=body, labels=list(labels))
+            number = made.number
+        return self.issue(number)
+
     # -- what GitHub adds ----------------------------------------------------------------
 
     def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
         """Merge exactly ``expected_head_sha``; GitHub refuses (409) if the head moved."""
         current = self.pull_request(number)
-        if current.state == "merged":
-            if current.head_sha != expected_head_sha:
-                raise InputError(
-                    f"pull request #{number} was merged at {current.head_sha[:7]}, "
-                    f"not {expected_head_sha[:7]}"
-                )
-            return current
         if current.state != "open":
             raise InputError(f"pull request #{number} is {current.state}: it cannot be merged")
         with _errors(f"merging pull request #{number}", number):
@@ -412,3 +420,7 @@ def _raise(exc: GithubException, what: str, number: int | None) -> NoReturn:
             "it was waited out as long as allowed; try again after the reset"
         ) from None
     raise InfrabotError(f"GitHub answered {exc.status} while {what}: {_message(exc)}") from None
+
+
+if TYPE_CHECKING:  # mypy proves the GitHub forge keeps the whole protocol
+    _: type[Forge] = GitHubForge

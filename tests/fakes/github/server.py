@@ -191,12 +191,6 @@ class FakeGitHub:
 
     # -- test helpers (what people do in GitHub's UI) ---------------------------------
 
-    def dismiss_review(self, number: int, review_id: int) -> None:
-        with self._lock:
-            for review in self._reviews.get(number, []):
-                if review["id"] == review_id:
-                    review["state"] = "DISMISSED"
-
     def close(self, number: int) -> None:
         with self._lock:
             self._freeze(self._items[number])
@@ -936,6 +930,25 @@ class FakeGitHub:
         self._reviews.setdefault(item["number"], []).append(row)
         return 200, self._review(item["number"], row), {}
 
+    def dismiss(self, req: Request, number: str, review_id: str) -> Answer:
+        if not self._may(req.user, "write"):
+            return 403, {"message": "Must have write access to dismiss a review"}, {}
+        for review in self._reviews.get(int(number), []):
+            if review["id"] == int(review_id):
+                if review["state"] not in ("APPROVED", "CHANGES_REQUESTED"):
+                    return (
+                        422,
+                        {
+                            "message": "Can not dismiss a "
+                            + review["state"].lower()
+                            + " pull request review"
+                        },
+                        {},
+                    )
+                review["state"] = "DISMISSED"
+                return 200, self._review(int(number), review), {}
+        return self._not_found()
+
 
 _ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
     ("GET", r"/user", FakeGitHub.get_user),
@@ -963,6 +976,7 @@ _ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
     ("PUT", r"{repo}/pulls/(\d+)/merge", FakeGitHub.merge_pull),
     ("GET", r"{repo}/pulls/(\d+)/reviews", FakeGitHub.list_reviews),
     ("POST", r"{repo}/pulls/(\d+)/reviews", FakeGitHub.create_review),
+    ("PUT", r"{repo}/pulls/(\d+)/reviews/(\d+)/dismissals", FakeGitHub.dismiss),
 ]
 
 
