@@ -1,16 +1,24 @@
-"""The same behaviour from every forge: the local (SQLite + git refs) and the fake."""
+"""The same behaviour from every forge: local (SQLite + git refs), in-memory, and GitHub.
+
+The GitHub forge runs over real HTTP against the test-only fake (``tests/fakes/github``),
+whose every response is checked against GitHub's REST description.  People's acts
+(opening issues, commenting, reviewing) go through ``world.people``: the local forge's
+own extras, or alice/bob/carol's tokens on the fake.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import git
 import pytest
+from fakes.github import FakeGitHub
+from github_world import GitHubPeople, github_forge
 
 from bot.errors import InputError
-from bot.forge.base import BOT_LOGIN, MAX_COMMENT, Permission
+from bot.forge.base import BOT_LOGIN, MAX_COMMENT, Forge, Permission, PullRequest
 from bot.forge.fake import FakeForge
 from bot.forge.local import LocalForge
 
@@ -35,15 +43,34 @@ def _commit(repo: git.Repo, branch: str, name: str) -> str:
 
 
 class World:
-    """A forge plus a way to move a branch, whatever the forge is backed by."""
+    """A forge, the people around it, and a way to move a branch and to merge."""
 
-    def __init__(self, forge: LocalForge | FakeForge, push: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        forge: Forge,
+        people: LocalForge | FakeForge | GitHubPeople,
+        push: Callable[[str], str],
+        merge: Callable[[int, str], PullRequest],
+    ) -> None:
         self.forge = forge
+        self.people = people
         self.push = push
+        self.merge = merge
 
 
-@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.integration), "fake"])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+def _merge(forge: Forge) -> Callable[[int, str], PullRequest]:
+    """Merge the PR's current head, as the gate does once it has authorised it."""
+    return lambda number, by: forge.merge(number, forge.pull_request(number).head_sha, by)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.integration),
+        "fake",
+        pytest.param("github", marks=pytest.mark.integration),
+    ]
+)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "fake":
         fake = FakeForge(USERS, clock=lambda: NOW)
         counter = iter(range(1, 1000))
@@ -54,25 +81,39 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
             return sha
 
         push_fake("main")
-        return World(fake, push_fake)
+        yield World(fake, fake, push_fake, _merge(fake))
+        return
+    if request.param == "github":
+        hub = FakeGitHub(tmp_path / "github", {k: v.value for k, v in USERS.items()}).start()
+        try:
+            forge = github_forge(hub)
+            people = GitHubPeople(hub, forge, tmp_path / "clone")
+            yield World(forge, people, people.push, _merge(forge))
+        finally:
+            hub.stop()
+        assert hub.errors == [], "the fake sent responses GitHub could not have sent"
+        return
     repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
     _commit(repo, "main", "README")
     files = iter(range(1, 1000))
     local = LocalForge(tmp_path / "forge.db", USERS, tmp_path / "repo", clock=lambda: NOW)
-    return World(local, lambda branch: _commit(repo, branch, f"f{next(files)}"))
+    yield World(
+        local, local, lambda branch: _commit(repo, branch, f"f{next(files)}"), _merge(local)
+    )
 
 
 def _open(w: World, branch: str = "feature", author: str = BOT_LOGIN) -> int:
     w.push(branch)
-    issue = w.forge.create_issue("Add a site", "please", "alice")
-    pr = w.forge.open_pull_request(
+    issue = w.people.create_issue("Add a site", "please", "alice")
+    opener = w.forge if author == BOT_LOGIN else w.people  # people open theirs in the UI
+    pr = opener.open_pull_request(
         branch=branch, base="main", title="Add site", body="b", issue=issue.number, author=author
     )
     return pr.number
 
 
 def test_issues_and_prs_share_one_number_space(world: World) -> None:
-    first = world.forge.create_issue("one", "", "alice")
+    first = world.people.create_issue("one", "", "alice")
     pr = _open(world)
     assert first.number == 1
     assert pr == 3  # issue 2 was opened by _open, then the PR
@@ -88,13 +129,13 @@ def test_unknown_number_is_a_clear_input_error(world: World) -> None:
 
 
 def test_an_issue_is_not_a_pull_request(world: World) -> None:
-    issue = world.forge.create_issue("t", "b", "bob")
+    issue = world.people.create_issue("t", "b", "bob")
     with pytest.raises(InputError, match="is an issue, not a pull request"):
         world.forge.pull_request(issue.number)
 
 
 def test_ensure_comment_edits_the_bots_comment_in_place(world: World) -> None:
-    issue = world.forge.create_issue("t", "b", "bob")
+    issue = world.people.create_issue("t", "b", "bob")
     first = world.forge.ensure_comment(issue.number, "plan", "draft 1")
     second = world.forge.ensure_comment(issue.number, "plan", "draft 2")
     other = world.forge.ensure_comment(issue.number, "clarify", "a question")
@@ -105,8 +146,8 @@ def test_ensure_comment_edits_the_bots_comment_in_place(world: World) -> None:
 
 
 def test_a_pasted_marker_does_not_capture_the_bots_comment(world: World) -> None:
-    issue = world.forge.create_issue("t", "b", "bob")
-    world.forge.add_comment(issue.number, "<!-- infrabot:topic=plan -->\nmine now", "carol")
+    issue = world.people.create_issue("t", "b", "bob")
+    world.people.add_comment(issue.number, "<!-- infrabot:topic=plan -->\nmine now", "carol")
     world.forge.ensure_comment(issue.number, "plan", "the real plan")
     bodies = [(c.author, c.body) for c in world.forge.comments(issue.number)]
     assert bodies == [("carol", "mine now"), (BOT_LOGIN, "the real plan")]
@@ -114,13 +155,13 @@ def test_a_pasted_marker_does_not_capture_the_bots_comment(world: World) -> None
 
 @pytest.mark.parametrize("topic", ["", "has space", "x" * 101, "-leading", "a>b"])
 def test_bad_topics_are_refused(world: World, topic: str) -> None:
-    issue = world.forge.create_issue("t", "b", "bob")
+    issue = world.people.create_issue("t", "b", "bob")
     with pytest.raises(InputError, match="comment topic"):
         world.forge.ensure_comment(issue.number, topic, "x")
 
 
 def test_comment_size_is_bounded_like_github(world: World) -> None:
-    issue = world.forge.create_issue("t", "b", "bob")
+    issue = world.people.create_issue("t", "b", "bob")
     with pytest.raises(InputError, match=f"the limit is {MAX_COMMENT}"):
         world.forge.ensure_comment(issue.number, "plan", "x" * MAX_COMMENT)
     assert world.forge.comments(issue.number) == []
@@ -133,13 +174,13 @@ def test_open_pull_request_is_idempotent_per_branch(world: World) -> None:
     )
     assert again.number == number
     assert (again.title, again.body, again.issue) == ("New title", "new", 1)
-    assert len(world.forge.list_pull_requests()) == 1
+    assert len(world.people.list_pull_requests()) == 1
 
 
 def test_head_follows_the_branch_and_reviews_record_the_head(world: World) -> None:
     number = _open(world)
     first_head = world.forge.pull_request(number).head_sha
-    world.forge.add_review(number, "bob", "approved")
+    world.people.add_review(number, "bob", "approved")
     assert world.forge.pull_request(number).approvals() == ("bob",)
     new_head = world.push("feature")
     pr = world.forge.pull_request(number)
@@ -151,26 +192,27 @@ def test_head_follows_the_branch_and_reviews_record_the_head(world: World) -> No
 def test_you_cannot_approve_your_own_pull_request(world: World) -> None:
     number = _open(world, author="bob")
     with pytest.raises(InputError, match="you cannot approve your own pull request"):
-        world.forge.add_review(number, "bob", "approved")
-    world.forge.add_review(number, "bob", "commented")
+        world.people.add_review(number, "bob", "approved")
+    world.people.add_review(number, "bob", "commented")
     assert world.forge.pull_request(number).approvals() == ()
 
 
 def test_a_later_change_request_withdraws_an_approval(world: World) -> None:
     number = _open(world)
-    world.forge.add_review(number, "bob", "approved")
-    world.forge.add_review(number, "alice", "approved")
-    world.forge.add_review(number, "bob", "commented")
-    world.forge.add_review(number, "alice", "changes_requested")
+    world.people.add_review(number, "bob", "approved")
+    world.people.add_review(number, "alice", "approved")
+    world.people.add_review(number, "bob", "commented")
+    world.people.add_review(number, "alice", "changes_requested")
     assert world.forge.pull_request(number).approvals() == ("bob",)
 
 
 def test_statuses_are_set_not_appended(world: World) -> None:
-    world.forge.set_status("abc", "infrabot/validate", "pending", "running")
-    world.forge.set_status("abc", "infrabot/validate", "success", "green")
-    world.forge.set_status("abc", "infrabot/dryrun", "failure", "2 hosts failed")
-    world.forge.set_status("def", "infrabot/validate", "error", "crashed")
-    got = [(s.context, s.state) for s in world.forge.statuses("abc")]
+    abc, other = world.push("a"), world.push("b")
+    world.forge.set_status(abc, "infrabot/validate", "pending", "running")
+    world.forge.set_status(abc, "infrabot/validate", "success", "green")
+    world.forge.set_status(abc, "infrabot/dryrun", "failure", "2 hosts failed")
+    world.forge.set_status(other, "infrabot/validate", "error", "crashed")
+    got = [(s.context, s.state) for s in world.forge.statuses(abc)]
     assert got == [("infrabot/dryrun", "failure"), ("infrabot/validate", "success")]
 
 
@@ -183,25 +225,53 @@ def test_permissions_come_from_the_user_table(world: World) -> None:
 
 
 def test_close_issue_with_a_comment_is_idempotent(world: World) -> None:
-    issue = world.forge.create_issue("t", "b", "bob")
+    issue = world.people.create_issue("t", "b", "bob")
     world.forge.close_issue(issue.number, "Applied in #3.")
     world.forge.close_issue(issue.number, "Applied in #3.")
     assert world.forge.issue(issue.number).state == "closed"
     assert [c.body for c in world.forge.comments(issue.number)] == ["Applied in #3."]
-    assert world.forge.list_issues("open") == []
+    assert world.people.list_issues("open") == []
 
 
 def test_merge_then_no_more_reviews_and_head_is_frozen(world: World) -> None:
     number = _open(world)
     head = world.forge.pull_request(number).head_sha
-    merged = world.forge.mark_merged(number, "m" * 40, "alice")
-    assert merged.state == "merged" and merged.merge_sha == "m" * 40
-    assert world.forge.mark_merged(number, "m" * 40, "alice").state == "merged"
+    merged = world.merge(number, "alice")
+    assert merged.state == "merged" and merged.merge_sha and merged.head_sha == head
+    with pytest.raises(InputError, match="is merged: it cannot be merged"):
+        world.merge(number, "alice")
     world.push("feature")
     assert world.forge.pull_request(number).head_sha == head
+    assert world.forge.pull_request(number).merge_sha == merged.merge_sha
     with pytest.raises(InputError, match="is merged: it cannot be reviewed"):
-        world.forge.add_review(number, "bob", "approved")
-    assert [p.number for p in world.forge.list_pull_requests("merged")] == [number]
+        world.people.add_review(number, "bob", "approved")
+    assert [p.number for p in world.people.list_pull_requests("merged")] == [number]
+
+
+def test_merge_takes_only_the_expected_head(world: World) -> None:
+    number = _open(world)
+    approved = world.forge.pull_request(number).head_sha
+    world.push("feature")  # a commit pushed after the approval
+    with pytest.raises(InputError, match="nothing was merged"):
+        world.forge.merge(number, approved, "alice")
+    pr = world.forge.pull_request(number)
+    assert pr.state == "open" and pr.merge_sha is None
+
+
+def test_a_dismissed_review_neither_approves_nor_blocks(world: World) -> None:
+    number = _open(world)
+    world.people.add_review(number, "bob", "approved")
+    world.people.add_review(number, "carol", "changes_requested")
+    world.people.dismiss_review(number, "bob", "alice")
+    world.people.dismiss_review(number, "carol", "alice")
+    pr = world.forge.pull_request(number)
+    assert pr.approvals() == ()
+    assert {r.author: r.state for r in pr.latest_reviews()} == {
+        "bob": "dismissed",
+        "carol": "dismissed",
+    }
+    with pytest.raises(InputError, match="no review on"):
+        world.people.dismiss_review(number, "bob", "alice")
 
 
 def test_update_pull_request_changes_the_body(world: World) -> None:

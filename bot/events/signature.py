@@ -51,3 +51,8 @@ def check_signature(secret: str | None, body: bytes, header: str | None) -> Sign
     expected = sign(secret, body).encode()
     given = ("sha256=" + digest.lower()).encode()
     return Signature.VALID if hmac.compare_digest(expected, given) else Signature.MISMATCH
+
+
+def signature_ok(secret: str | None, body: bytes, header: str | None) -> bool:
+    """True only when ``check_signature`` finds the delivery validly signed."""
+    return check_signature(secret, body, header) is Signature.VALID

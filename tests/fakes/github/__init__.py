@@ -1,0 +1,5 @@
+"""A test-only GitHub over real HTTP on 127.0.0.1 (see README.md)."""
+
+from fakes.github.server import FakeGitHub, Fault
+
+__all__ = ["FakeGitHub", "Fault"]
