@@ -152,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=h.plan)
 
     p = top.add_parser(
+        "handle-event",
+        help="handle one GitHub Actions event (GITHUB_EVENT_NAME, GITHUB_EVENT_PATH)",
+    )
+    p.add_argument("--event-name", default=None, help="default: $GITHUB_EVENT_NAME")
+    p.add_argument("--event-path", default=None, help="default: $GITHUB_EVENT_PATH")
+    _common(p, json_flag=True)
+    p.set_defaults(handler=h.handle_event)
+
+    p = top.add_parser(
         "reconcile",
         help="bring the estate to the base branch: apply it to the hosts that differ",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.cli import emit, progress_printer
 from bot.config import Paths
 from bot.demo import run_demo
 from bot.errors import InputError
+from bot.events import Ignored, Refused, from_payload, parse_actions
 from bot.flow.apply import ReconcileResult, reconcile, recover_interrupted
 from bot.flow.checks import check_pr
 from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
@@ -28,9 +30,10 @@ from bot.forge.base import BOT_LOGIN
 from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
 from bot.model import RunStatus
+from bot.router import handle
+from bot.server.queue import Delivery
 from bot.server.serve import serve as run_server
 from bot.server.settings import SECRET_ENV, ServerSettings
-from bot.server.worker import log_delivery
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
 from bot.wiring import conversation, open_services
@@ -314,8 +317,53 @@ def serve(args: argparse.Namespace) -> int:
         err = exc.errors()[0]
         raise InputError(f"serve: --{err['loc'][0]}: {err['msg']}") from exc
     return run_server(
-        settings, process=log_delivery, alerts=_alert_intake(root), environ=os.environ
+        settings, process=routed(root), alerts=_alert_intake(root), environ=os.environ
     )
+
+
+def routed(root: Path) -> Callable[[Delivery], str]:
+    """The server's worker: the queued delivery (already signature-checked) becomes an event
+    and goes through the router; the label is the outcome the metrics count."""
+
+    def process(delivery: Delivery) -> str:
+        try:
+            data = json.loads(delivery.body)
+        except ValueError:
+            return "refused"
+        parsed = from_payload(delivery.event, data, source="webhook", delivery=delivery.id)
+        if isinstance(parsed, Ignored | Refused):
+            return parsed.kind
+        svc = open_services(root, lambda _m: None)
+        recover_interrupted(svc)
+        return "ok" if handle(svc, parsed).ok else "failed"
+
+    return process
+
+
+def handle_event(args: argparse.Namespace) -> int:
+    """One GitHub Actions run: GITHUB_EVENT_NAME, GITHUB_RUN_ID and the event file at
+    GITHUB_EVENT_PATH become an event for the router."""
+    path = args.event_path or os.environ.get("GITHUB_EVENT_PATH")
+    if not path:
+        raise InputError(
+            "no event: set GITHUB_EVENT_PATH (GitHub Actions does) or pass --event-path"
+        )
+    try:
+        body = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the event file {path}: {exc.strerror}") from exc
+    environ = dict(os.environ)
+    if args.event_name:
+        environ["GITHUB_EVENT_NAME"] = args.event_name
+    environ.setdefault("GITHUB_RUN_ID", f"local-{os.getpid()}")
+    parsed = parse_actions(environ, body)
+    if isinstance(parsed, Refused):
+        raise InputError(f"the event was refused: {parsed.reason}")
+    if isinstance(parsed, Ignored):
+        emit(args, parsed, f"ignored: {parsed.reason}")
+        return 0
+    outcome = handle(_services(args), parsed)
+    return _outcome(args, outcome)
 
 
 def _alert_intake(root: Path) -> Callable[[bytes], dict[str, object]]:

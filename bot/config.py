@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.errors import InputError
+from bot.forge.github.settings import GitHubSettings
 
 CONFIG_FILE = "infrabot.yaml"
 UserName = str
@@ -22,10 +23,20 @@ UserName = str
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    forge: Literal["local"] = "local"
+    forge: Literal["local", "github"] = "local"
     engine: Literal["offline"] = "offline"
     base_branch: str = "main"
     users: dict[UserName, Literal["admin", "write", "read"]] = Field(default_factory=dict)
+    """Local forge only: who may do what (on GitHub, permissions come from GitHub)."""
+    github: GitHubSettings | None = None
+    """Where the repository lives on GitHub (``forge: github``); secrets come from the
+    environment, never from this file."""
+
+    @model_validator(mode="after")
+    def _github_needs_a_repository(self) -> Self:
+        if self.forge == "github" and self.github is None:
+            raise ValueError("forge github needs a github: section with repository: OWNER/NAME")
+        return self
 
 
 def load_config(root: Path) -> Config:

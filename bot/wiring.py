@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.config import CONFIG_FILE, Paths, load_config
+from bot.config import CONFIG_FILE, Config, Paths, load_config
 from bot.engines.offline import OfflineEngine
 from bot.errors import InputError
 from bot.estate import Estate
@@ -13,7 +14,9 @@ from bot.execute import AnsibleRunner, nginx_test
 from bot.flow.records import Records
 from bot.flow.services import Services
 from bot.flow.verify import LocalVerifier
-from bot.forge.base import ConversationForge, Permission
+from bot.forge.base import ConversationForge, Forge, Permission
+from bot.forge.github.forge import GitHubForge
+from bot.forge.github.settings import auth_from_env
 from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
@@ -53,18 +56,26 @@ def conversation(svc: Services) -> ConversationForge:
     return svc.forge
 
 
+def _forge(config: Config, paths: Paths, root: Path) -> Forge:
+    """The forge ``infrabot.yaml`` names: the local one, or GitHub (credentials from the
+    environment: a token or a GitHub App installation)."""
+    if config.forge == "github" and config.github is not None:
+        return GitHubForge(config.github, auth_from_env(os.environ))
+    users = {name: Permission(level) for name, level in config.users.items()}
+    return LocalForge(paths.forge_db, users, root)
+
+
 def open_services(root: Path, progress: Callable[[str], None]) -> Services:
     git = GitRepo(root)
     root = git.path
     config = load_config(root)
     paths = Paths(root)
     paths.home.mkdir(exist_ok=True)
-    users = {name: Permission(level) for name, level in config.users.items()}
     return Services(
         root=root,
         config=config,
         paths=paths,
-        forge=LocalForge(paths.forge_db, users, root),
+        forge=_forge(config, paths, root),
         engine=OfflineEngine(),
         runner=AnsibleRunner(),
         git=git,

@@ -1,0 +1,157 @@
+"""One router: ``handle(services, event) -> Outcome``.
+
+Theory of operation
+-------------------
+Every entry point — the CLI, ``infrabot handle-event`` on a GitHub Actions runner,
+``infrabot serve`` — builds an event (``bot.events``) and calls ``handle``.  A dispatch
+table maps the event's type to one flow step; the intake is recorded once, here.
+
+Handling the same event twice changes nothing more.  The server deduplicates deliveries
+by id; beyond that, each step asks the forge whether its work is already done, so a
+re-run workflow (same run id, fresh runner, no local memory) is idempotent too:
+
+* an issue that already has the bot's plan or PR is not drafted again;
+* a comment the bot already replied to (reply topic keyed on the comment id) is not
+  acted on again;
+* a PR head whose check is recorded for the same base is not checked again;
+* a merge whose evidence is posted is not applied again.
+
+Bots (a login ending in ``[bot]`` or of type Bot, the bot itself included) are never
+trusted as people: their comments and issues are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.errors import LockHeld
+from bot.events import (
+    AlertFired,
+    CommentCreated,
+    Event,
+    IssueEdited,
+    IssueOpened,
+    PullRequestMerged,
+    PullRequestUpdated,
+    ReviewDismissed,
+    ReviewSubmitted,
+    WorkflowDispatch,
+)
+from bot.flow.apply import reconcile, recover_interrupted
+from bot.flow.checks import check_pr
+from bot.flow.dispatch import Outcome, apply_merged, handle_comment
+from bot.flow.services import Services
+from bot.flow.tickets import handle_issue
+from bot.forge.base import BOT_LOGIN
+
+Step = Callable[[Services, Any], Outcome]
+
+
+def handle(svc: Services, event: Event) -> Outcome:
+    """Run the flow step for ``event``; the one place every event comes in."""
+    recover_interrupted(svc)
+    if event.sender.is_bot and not isinstance(event, PullRequestMerged | PullRequestUpdated):
+        return Outcome(True, f"ignored: {event.kind} by a bot (@{event.sender.login})")
+    step: Step = _TABLE[type(event)]
+    return step(svc, event)
+
+
+def _issue_opened(svc: Services, event: IssueOpened) -> Outcome:
+    if event.author.is_bot:
+        return Outcome(True, "ignored: an issue opened by a bot")
+    if _bot_topics(svc, event.number) & {"plan", "pr", "clarify", "failure"}:
+        return Outcome(True, f"#{event.number} is already being worked on")
+    svc.record(
+        event.number,
+        event.author.login,
+        "ticket.opened",
+        "ok",
+        {"title": event.title[:200], "delivery": event.delivery},
+    )
+    outcome = handle_issue(svc, event.number)
+    return Outcome(outcome.kind != "failed", outcome.message)
+
+
+def _issue_edited(svc: Services, event: IssueEdited) -> Outcome:
+    """An edit answers the bot's question as a reply would; otherwise it changes nothing."""
+    topics = _bot_topics(svc, event.number)
+    if "clarify" not in topics or "pr" in topics:
+        return Outcome(True, f"#{event.number} edited: nothing to do")
+    svc.record(event.number, event.sender.login, "ticket.replied", "resumed", {"edited": True})
+    outcome = handle_issue(svc, event.number)
+    return Outcome(outcome.kind != "failed", outcome.message)
+
+
+def _comment(svc: Services, event: CommentCreated) -> Outcome:
+    if event.author.is_bot or event.author.login == BOT_LOGIN:
+        return Outcome(True, "ignored: a bot's comment")
+    if f"reply-{event.comment_id}" in _bot_topics(svc, event.number):
+        return Outcome(True, f"comment {event.comment_id} was already answered")
+    return handle_comment(svc, event.number, event.body, event.author.login, event.comment_id)
+
+
+def _review(svc: Services, event: ReviewSubmitted | ReviewDismissed) -> Outcome:
+    """Reviews change what the gate will decide, not anything now: recorded only."""
+    pr = svc.forge.pull_request(event.number)
+    state = "dismissed" if isinstance(event, ReviewDismissed) else event.state
+    svc.record(
+        pr.issue or pr.number,
+        event.author.login,
+        "pr.reviewed",
+        state,
+        {"pr": event.number, "head": event.commit_sha, "delivery": event.delivery},
+    )
+    return Outcome(True, f"review by @{event.author.login} recorded ({state})")
+
+
+def _pr_updated(svc: Services, event: PullRequestUpdated) -> Outcome:
+    done = svc.records.check(event.number)
+    if done and (done.head_sha, done.base_sha) == (event.head_sha, event.base_sha):
+        return Outcome(True, f"PR #{event.number} at {event.head_sha[:7]} is already checked")
+    check = check_pr(svc, event.number)
+    ok = check.validation.ok and check.dry_run.ok
+    return Outcome(ok, f"PR #{event.number}: checked {check.head_sha[:7]}")
+
+
+def _pr_merged(svc: Services, event: PullRequestMerged) -> Outcome:
+    topic = f"evidence-{event.merge_sha[:12]}"
+    mine = [c for c in svc.forge.comments(event.number) if c.author == BOT_LOGIN]
+    if any(c.topic in (topic, f"apply-skipped-{event.merge_sha[:12]}") for c in mine):
+        return Outcome(True, f"the merge {event.merge_sha[:7]} was already handled")
+    pr = svc.forge.pull_request(event.number)
+    by = event.merged_by.login if event.merged_by else event.sender.login
+    try:
+        with svc.lock.held(event.number):
+            return apply_merged(svc, pr, by)
+    except LockHeld as exc:
+        return Outcome(False, f"PR #{event.number} merged; apply waits: {exc}")
+
+
+def _dispatch(svc: Services, event: WorkflowDispatch) -> Outcome:
+    inputs = dict(event.inputs)
+    if inputs.get("command", "reconcile") != "reconcile":
+        return Outcome(False, f"unknown workflow_dispatch command {inputs.get('command')!r}")
+    result = reconcile(svc, event.sender.login, dry=inputs.get("dry_run") == "true")
+    return Outcome(result.ok, f"reconcile of {result.sha[:7]}: {'ok' if result.ok else 'failed'}")
+
+
+def _alert(_: Services, event: AlertFired) -> Outcome:
+    return Outcome(False, f"alert {event.alertname}: alerts come in through `infrabot alert`")
+
+
+def _bot_topics(svc: Services, number: int) -> set[str]:
+    return {c.topic for c in svc.forge.comments(number) if c.author == BOT_LOGIN and c.topic}
+
+
+_TABLE: dict[type, Step] = {
+    IssueOpened: _issue_opened,
+    IssueEdited: _issue_edited,
+    CommentCreated: _comment,
+    ReviewSubmitted: _review,
+    ReviewDismissed: _review,
+    PullRequestUpdated: _pr_updated,
+    PullRequestMerged: _pr_merged,
+    WorkflowDispatch: _dispatch,
+    AlertFired: _alert,
+}
