@@ -39,9 +39,7 @@ OUTCOMES = ("ok", "failed", "ignored", "refused", "logged", "error")
 
 def _processed(server: Server, event: str = "issues") -> float:
     """Deliveries of ``event`` the worker finished, whatever the router made of them."""
-    return sum(
-        server.metric("infrabot_deliveries_total", event=event, outcome=o) for o in OUTCOMES
-    )
+    return sum(server.metric("infrabot_deliveries_total", event=event, outcome=o) for o in OUTCOMES)
 
 
 def test_a_signed_delivery_is_acknowledged_then_processed(server: Server) -> None:
