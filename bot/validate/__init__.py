@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.estate.documents import Document, read_documents, state_files
 from bot.model import Finding, ValidationReport
+from bot.validate.excerpt import safe_finding
 from bot.validate.lint import yamllint_findings
 from bot.validate.models import parse_documents
 from bot.validate.policy import (
@@ -65,7 +66,9 @@ def validate_tree(
     if changed_files is not None:
         findings += path_findings(policy, changed_files)
         checks = (*CHECKS, "paths")
-    return ValidationReport(checks=checks, findings=tuple(_ordered(findings)))
+    # Findings are posted: each is redacted and bounded here, whichever check wrote it.
+    safe = tuple(safe_finding(f) for f in _ordered(findings))
+    return ValidationReport(checks=checks, findings=safe)
 
 
 def _identities(docs: Iterable[Document]) -> set[tuple[str, str]]:

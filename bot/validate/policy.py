@@ -24,6 +24,7 @@ from ruamel.yaml.error import YAMLError
 from bot.errors import InfrabotError
 from bot.estate.documents import Document
 from bot.model import Finding
+from bot.validate.excerpt import quote
 from bot.validate.jsonpath import json_path
 
 POLICY_FILE = "schemas/policy.yaml"
@@ -200,9 +201,8 @@ def _template_findings(doc: Document) -> list[Finding]:
         marker = next((m for m in TEMPLATE_MARKERS if m in text), None)
         if marker is None:
             continue
-        shown = text if len(text) <= 60 else text[:57] + "..."
         message = (
-            f"{shown!r} contains the template marker {marker!r}: desired state is data, "
+            f"{quote(text)} contains the template marker {marker!r}: desired state is data, "
             "never a template; write the literal value"
         )
         findings.append(
