@@ -191,7 +191,7 @@ def test_desired_state_values_are_never_templated(tmp_path: Path) -> None:
     )
     assert check.rc == 0, check.output
     assert f"server_name {evil};" in check.output  # in the diff and in the rendered fact
-    assert "infrabot_rendered_vhosts" in check.output
+    assert "proxy_rendered_vhosts" in check.output
     assert not (root / "proxy1/nginx/sites").exists()  # check mode wrote nothing
 
     apply = run_playbook("site.yml", inventory, "--limit", "dns1,mon1")

@@ -295,12 +295,12 @@ CASES = [
         path="$.targets[0]",
     ),
     Case(
-        "jinja in a tagged value",
+        "a tagged value",
         replace(CONTAINER, "cores: 1", 'description: !unsafe "{# x #}"\ncores: 1'),
-        "policy",
+        "yaml",
         CONTAINER,
-        "template marker '{#'",
-        path="$.description",
+        "tag !unsafe: tags are refused",
+        line=8,
     ),
     Case(
         "trailing spaces",

@@ -44,10 +44,12 @@ def validate_tree(
     """
     schemas = load_schemas(root)
     policy = load_policy(root)
-    docs, findings = read_documents(root)
+    docs, findings = read_documents(root, policy.limits)
     unparsable = {f.file for f in findings if f.file}
-    files = [p.relative_to(root).as_posix() for p in state_files(root)]
-    findings += yamllint_findings(root, files, parse_failed=unparsable)
+    files = [p.relative_to(root).as_posix() for p in state_files(root, policy.limits)]
+    findings += yamllint_findings(
+        root, files, parse_failed=unparsable, max_bytes=policy.limits.max_file_bytes
+    )
     valid = []
     for doc in docs:
         problems = schema_findings(doc, schemas)

@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.errors import InfrabotError
-from bot.estate.documents import Document
+from bot.estate.documents import Document, Limits
 from bot.model import Finding
 from bot.validate.excerpt import quote
 from bot.validate.jsonpath import json_path
@@ -71,6 +71,7 @@ class Policy(BaseModel):
     """For a bot-drafted PR, the person who asked for the change counts as an author: their
     approval does not count, so two people are always involved."""
     freeze_windows: tuple[FreezeWindow, ...] = ()
+    limits: Limits = Limits()
 
 
 def load_policy(root: Path) -> Policy:
@@ -149,7 +150,18 @@ def glob_regex(glob: str) -> re.Pattern[str]:
 
 def path_findings(policy: Policy, files: Iterable[str]) -> list[Finding]:
     allowed = ", ".join(policy.desired_state_paths)
-    return [
+    files = list(files)
+    cap = policy.limits.max_changed_files
+    too_many = [
+        Finding(
+            check="paths",
+            message=(
+                f"this change touches {len(files)} files, more than policy allows "
+                f"(limits.max_changed_files: {cap}): split it into smaller changes"
+            ),
+        )
+    ]
+    return (too_many if len(files) > cap else []) + [
         Finding(
             check="paths",
             file=f,
