@@ -68,7 +68,8 @@ def test_quote_shows_a_prefix_and_names_no_control_character() -> None:
 
 def test_a_trailing_newline_is_named(seed_tree: Path) -> None:
     site = seed_tree / STATE / "sites/status-page.yaml"
-    site.write_text(site.read_text().replace("domain: status.example.com", 'domain: "x.example\\n"'))
+    text = site.read_text().replace("domain: status.example.com", 'domain: "x.example\\n"')
+    site.write_text(text)
     report = validate_tree(seed_tree)
     messages = [f.message for f in report.errors() if f.path == "$.domain"]
     assert messages and "U+000A (LINE FEED) at character 10" in messages[0]
