@@ -118,7 +118,7 @@ def test_caps_from_policy(tmp_path: Path) -> None:
 
 def test_the_caps_are_read_from_policy_yaml(seed_tree: Path) -> None:
     policy = seed_tree / "schemas/policy.yaml"
-    policy.write_text(policy.read_text().replace("max_file_bytes: 262144", "max_file_bytes: 64"))
+    policy.write_text(policy.read_text().replace("max_file_bytes: 1048576", "max_file_bytes: 64"))
     report = validate_tree(seed_tree)
     assert any("limits.max_file_bytes: 64" in f.message for f in report.findings)
     assert not any(f.check == "yamllint" for f in report.findings)  # refused unread, not linted

@@ -11,13 +11,13 @@ findings — never in an exception, a hang or a read outside the tree.
   next to it), a FIFO, a socket or a device is a finding, and is never opened.
 * A file is opened with ``O_NOFOLLOW``, read up to ``max_file_bytes`` + 1 bytes (a larger file
   is a finding) and decoded as strict UTF-8 (the finding names the line of the bad byte).
-* Before anything is built, one linear pass over the parser's events refuses anchors and
-  aliases (the state is data: an alias buys nothing and allows a billion-laughs bomb),
-  explicit tags (``!!binary``, ``!!python/…``, ``!unsafe``: data has no types to declare),
-  nesting deeper than ``max_depth`` (the composer recurses) and more documents than the
-  tree may hold (``max_documents``).  Only then does ruamel build the documents; what its
-  constructors still refuse (``2001-13-45``, an integer too long to convert) is a finding on
-  the document's line.
+* ruamel composes with ``PlainDataComposer``, which refuses, as it meets them and before
+  anything is built from them, anchors and aliases (the state is data: an alias buys nothing
+  and allows a billion-laughs bomb), explicit tags (``!!binary``, ``!!python/…``,
+  ``!unsafe``: data has no types to declare) and nesting deeper than ``max_depth`` (the
+  composer recurses); documents beyond ``max_documents`` are not read.  What ruamel's
+  constructors still refuse (``2001-13-45``, an integer too long to convert) is a finding
+  on the document's line.
 """
 
 from __future__ import annotations
@@ -33,16 +33,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    CollectionEndEvent,
-    CollectionStartEvent,
-    DocumentStartEvent,
-    Event,
-    NodeEvent,
-    ScalarEvent,
-)
+from ruamel.yaml.events import AliasEvent, CollectionStartEvent, Event, NodeEvent, ScalarEvent
 
 from bot.model import Finding
 
@@ -55,11 +48,11 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_file_bytes: int = Field(default=262_144, ge=1)
-    max_files: int = Field(default=2_000, ge=1)
-    max_documents: int = Field(default=5_000, ge=1)
+    max_file_bytes: int = Field(default=1_048_576, ge=1)
+    max_files: int = Field(default=10_000, ge=1)
+    max_documents: int = Field(default=20_000, ge=1)
     max_depth: int = Field(default=16, ge=2)
-    max_changed_files: int = Field(default=200, ge=1)
+    max_changed_files: int = Field(default=500, ge=1)
     """Files one change may touch (checked with the changed paths, in bot.validate.policy)."""
 
 
@@ -190,22 +183,20 @@ def read_documents(
         docs.extend(read)
         if problem is not None:
             findings.append(problem)
-        if problem is not None and "limits.max_documents" in problem.message:
-            break  # the rest would only repeat it
+        if len(docs) >= limits.max_documents and problem is not None:
+            break  # the tree is full: the rest would only repeat the finding
     return docs, findings
 
 
 def read_file(
     path: Path, rel: str, limits: Limits, budget: int | None = None
 ) -> tuple[list[Document], Finding | None]:
-    """The documents of one state file, or the finding that says why it was refused."""
+    """The documents of one state file, or the finding that says why it was refused.
+    ``budget``: how many more documents the tree may hold (``max_documents`` by default)."""
     text, problem = _read_text(path, rel, limits)
     if text is None:
         return [], problem
-    starts, problem = _screen(text, rel, limits, limits.max_documents if budget is None else budget)
-    if problem is not None:
-        return [], problem
-    return _compose(text, rel, starts)
+    return _compose(text, rel, limits, limits.max_documents if budget is None else budget)
 
 
 def _read_text(path: Path, rel: str, limits: Limits) -> tuple[str | None, Finding | None]:
@@ -238,39 +229,28 @@ def _read_text(path: Path, rel: str, limits: Limits) -> tuple[str | None, Findin
         return None, Finding(check="yaml", file=rel, line=line, message=message)
 
 
-def _screen(text: str, rel: str, limits: Limits, budget: int) -> tuple[list[int], Finding | None]:
-    """One pass over the parser's events: the first line of each document, or the first
-    thing this file may not hold."""
-    starts: list[int] = []  # line of each document's root node
-    depth = documents = 0
-    try:
-        for event in round_trip_yaml().parse(text):
-            line = event.start_mark.line + 1 if event.start_mark is not None else None
-            refusal = _refusal(event, depth, limits)
+def _plain_data_composer(limits: Limits, roots: list[int]) -> type[Composer]:
+    """A ruamel composer that refuses, as it meets them and before anything is built, what
+    plain data never needs; it notes the first line of each document in ``roots``."""
+
+    class PlainDataComposer(Composer):
+        def compose_document(self) -> Any:  # ruamel's, noting where the root node starts
+            self.anchors = {}
+            self.parser.get_event()  # DOCUMENT-START
+            mark = self.parser.peek_event().start_mark
+            roots.append(mark.line + 1 if mark is not None else 1)
+            node = self.compose_node(None, None)
+            self.parser.get_event()  # DOCUMENT-END
+            return node
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.parser.peek_event()
+            refusal = _refusal(event, self.depth, limits)
             if refusal is not None:
-                return [], Finding(check="yaml", file=rel, line=line, message=refusal)
-            if isinstance(event, NodeEvent) and len(starts) < documents:
-                starts.append(line or 1)
-            if isinstance(event, CollectionStartEvent):
-                depth += 1
-            elif isinstance(event, CollectionEndEvent):
-                depth -= 1
-            elif isinstance(event, DocumentStartEvent):
-                documents += 1
-                if documents > budget:
-                    return [], Finding(
-                        check="yaml",
-                        file=rel,
-                        line=line,
-                        message=(
-                            "the desired state holds more documents than policy allows "
-                            f"(limits.max_documents: {limits.max_documents}); "
-                            "this file was not read"
-                        ),
-                    )
-    except YAMLError as exc:
-        return [], _yaml_finding(rel, exc)
-    return starts, None
+                raise ComposerError(None, None, refusal, event.start_mark)
+            return super().compose_node(parent, index)
+
+    return PlainDataComposer
 
 
 def _refusal(event: Event, depth: int, limits: Limits) -> str | None:
@@ -286,28 +266,33 @@ def _refusal(event: Event, depth: int, limits: Limits) -> str | None:
     return None
 
 
-def _compose(text: str, rel: str, starts: list[int]) -> tuple[list[Document], Finding | None]:
+def _compose(
+    text: str, rel: str, limits: Limits, budget: int
+) -> tuple[list[Document], Finding | None]:
+    roots: list[int] = []
+    yaml = round_trip_yaml()
+    yaml.Composer = _plain_data_composer(limits, roots)
     out: list[Document] = []
-    failing = 0  # index of the document being built
     try:
-        for i, data in enumerate(round_trip_yaml().load_all(text)):
-            failing = i + 1
-            if data is None:
-                continue
-            line = data.lc.line + 1 if hasattr(data, "lc") else _start(starts, i)
-            out.append(Document(file=rel, index=i, data=data, line=line or 1))
+        for i, data in enumerate(yaml.load_all(text)):
+            if i + 1 > budget:
+                message = (
+                    "the desired state holds more documents than policy allows "
+                    f"(limits.max_documents: {limits.max_documents}); this file was not read"
+                )
+                return [], Finding(check="yaml", file=rel, line=roots[i], message=message)
+            if data is not None:
+                line = data.lc.line + 1 if hasattr(data, "lc") else roots[i]
+                out.append(Document(file=rel, index=i, data=data, line=line))
     except YAMLError as exc:
         return [], _yaml_finding(rel, exc)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         # ruamel's constructors raise plain exceptions on some scalars (an impossible date,
-        # an integer too long to convert); the finding points at the document that failed.
+        # an integer too long to convert); the document being built is the last one composed.
         message = f"malformed YAML: a value cannot be read ({_first_line(exc)})"
-        return [], Finding(check="yaml", file=rel, line=_start(starts, failing), message=message)
+        line = roots[-1] if roots else None
+        return [], Finding(check="yaml", file=rel, line=line, message=message)
     return out, None
-
-
-def _start(starts: list[int], index: int) -> int | None:
-    return starts[index] if index < len(starts) else None
 
 
 def _first_line(exc: BaseException) -> str:

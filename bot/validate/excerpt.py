@@ -55,11 +55,12 @@ _C0_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00": "N
 
 
 def safe_finding(finding: Finding) -> Finding:
-    """The finding with its message and path redacted and bounded."""
+    """The finding with its message, path and file name redacted, the message bounded."""
     message = redact(finding.message)
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     path = redact(finding.path) if finding.path else finding.path
-    if message == finding.message and path == finding.path:
+    file = redact(finding.file) if finding.file else finding.file
+    if (message, path, file) == (finding.message, finding.path, finding.file):
         return finding
-    return finding.model_copy(update={"message": message, "path": path})
+    return finding.model_copy(update={"message": message, "path": path, "file": file})
