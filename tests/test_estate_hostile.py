@@ -190,3 +190,13 @@ def test_random_documents_never_raise_and_validation_reports_them(
     report = validate_tree(seed_tree)  # every check, on whatever the loader built
     assert not report.ok
     path.unlink()
+
+
+def test_a_change_over_the_file_cap_is_refused(seed_tree: Path) -> None:
+    policy = seed_tree / "schemas/policy.yaml"
+    policy.write_text(policy.read_text().replace("max_changed_files: 500", "max_changed_files: 2"))
+    changed = [f"{STATE}/dns/r{i}.yaml" for i in range(3)]
+    report = validate_tree(seed_tree, changed_files=changed)
+    assert [f.check for f in report.errors()] == ["paths"]
+    assert "limits.max_changed_files: 2" in report.errors()[0].message
+    assert validate_tree(seed_tree, changed_files=changed[:2]).ok
