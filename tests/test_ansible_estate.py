@@ -191,12 +191,15 @@ def test_desired_state_values_are_never_templated(tmp_path: Path) -> None:
     )
     assert check.rc == 0, check.output
     assert f"server_name {evil};" in check.output  # in the diff and in the rendered fact
-    assert "infrabot_rendered_vhosts" in check.output
+    assert "proxy_rendered_vhosts" in check.output
     assert not (root / "proxy1/nginx/sites").exists()  # check mode wrote nothing
 
     apply = run_playbook("site.yml", inventory, "--limit", "dns1,mon1")
-    assert apply.rc == 0, apply.output
-    assert f"127.0.0.1 {evil}" in (root / "dns1/dns/hosts").read_text()
+    assert apply.recap["mon1"]["failed"] == 0, apply.output
     scrape = json.loads((root / "mon1/prometheus/file_sd/scrape.json").read_text())
     assert scrape[0]["labels"]["note"] == evil
+    # On dns1 the literal text reaches the hosts file's `validate:`, which refuses a line that
+    # is not `<IPv4> <host name>`: the file never lands (validation refuses it before, too).
+    assert apply.recap["dns1"]["failed"] == 1 and "failed to validate" in apply.output
+    assert not (root / "dns1/dns/hosts").exists()
     assert not marker.exists()

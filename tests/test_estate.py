@@ -177,10 +177,11 @@ def test_inventory_marks_every_desired_state_string_unsafe(seed_tree: Path) -> N
         seed_tree,
         change(
             "create",
-            "DnsRecord",
-            "evil.example.com",
-            server="dns1",
-            value="{{ lookup('pipe', 'id') }}",
+            "MonitoringTarget",
+            "evil",
+            monitor="mon1",
+            targets=["evil.example.com:80"],
+            labels={"team": "{{ lookup('pipe', 'id') }}"},
         ),
     )
     text = compile_inventory(estate(seed_tree), Path("/run/x"))

@@ -43,14 +43,17 @@ def services(
         verifier=NoProbes(),
         preflight=lambda _e, _h: None,
         nginx_test=lambda _p: (True, "ok"),
+        dnsmasq_test=lambda _f: (True, "ok"),
     )
     return svc, runner
 
 
 def ok_run(request: RunRequest) -> DryRun:
-    """A clean run; a dry-run also hands back rendered vhosts, as the proxy role does."""
+    """A clean run; a dry-run also hands back rendered vhosts and DNS files, as the proxy and
+    dns roles do."""
     rendered = {h: "# vhosts\n" for h in request.limit} if request.check else {}
-    return successful_run(request).model_copy(update={"rendered": rendered})
+    dns = {h: {"hosts": "", "cnames.conf": ""} for h in request.limit} if request.check else {}
+    return successful_run(request).model_copy(update={"rendered": rendered, "rendered_dns": dns})
 
 
 def failing_apply(request: RunRequest) -> DryRun:

@@ -7,6 +7,7 @@ removes or changes a field (its requiredness, its enum values, its default) on o
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import types
 import typing
@@ -154,3 +155,171 @@ def test_enum_and_nested_changes_are_caught() -> None:
     schema["properties"]["ports"]["properties"]["ssh"] = {"type": "integer"}
     problems = disagreements(KINDS["Host"], schema)
     assert [p.split(":")[0] for p in problems] == ["connection", "ports.ssh", "roles[]"]
+
+
+# --- Whole values: the schema (as infrabot validates it) and the model refuse the same text.
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "Host": {
+        "kind": "Host",
+        "name": "dns1",
+        "owner": "platform",
+        "environment": "lab",
+        "description": "a host",
+        "address": "127.0.0.1",
+        "roles": ["dns"],
+    },
+    "Container": {
+        "kind": "Container",
+        "name": "web",
+        "owner": "platform",
+        "node": "pve1",
+        "vmid": 100,
+        "hostname": "web.example.com",
+        "ip": "10.77.0.10/24",
+        "gateway": "10.77.0.1",
+        "template": "debian-12-standard",
+    },
+    "Site": {
+        "kind": "Site",
+        "name": "web",
+        "owner": "platform",
+        "domain": "web.example.com",
+        "upstream": "http://10.77.0.10:8080",
+        "proxy": "proxy1",
+        "tls": {"certificate": "/etc/ssl/web.pem", "key": "/etc/ssl/web.key"},
+    },
+    "DnsRecord": {
+        "kind": "DnsRecord",
+        "name": "www.example.com",
+        "owner": "platform",
+        "type": "CNAME",
+        "value": "web.example.com",
+        "server": "dns1",
+    },
+    "MonitoringTarget": {
+        "kind": "MonitoringTarget",
+        "name": "web",
+        "owner": "platform",
+        "monitor": "mon1",
+        "targets": ["web.example.com:8080"],
+        "probe": "http://web.example.com/",
+        "labels": {"team": "platform"},
+    },
+}
+HOSTILE_SUFFIXES = ["\n", "\r", "\x00", "\x1b[2J", "\u2028", "\u202e", "\ufeff", "\x85"]
+
+
+def _string_paths(node: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(node, str):
+        return [path]
+    if isinstance(node, dict):
+        return [p for k, v in node.items() if k != "kind" for p in _string_paths(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _string_paths(v, (*path, i))]
+    return []
+
+
+def _with(doc: dict[str, Any], path: tuple[str | int, ...], suffix: str) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    node: Any = out
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] += suffix
+    return out
+
+
+@functools.cache
+def _schemas() -> Any:
+    from bot.validate.schema import load_schemas
+
+    return load_schemas(SCHEMAS.parent)
+
+
+def _schema_accepts(kind: str, doc: dict[str, Any]) -> bool:
+    return not list(_schemas().validators[kind].iter_errors(doc))
+
+
+def _model_accepts(doc: dict[str, Any]) -> bool:
+    from pydantic import ValidationError
+
+    from bot.model import parse_resource
+
+    try:
+        parse_resource(doc)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_the_examples_are_valid_on_both_sides(kind: str) -> None:
+    assert _schema_accepts(kind, EXAMPLES[kind]) and _model_accepts(EXAMPLES[kind])
+
+
+@pytest.mark.parametrize("suffix", HOSTILE_SUFFIXES, ids=repr)
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_no_string_field_takes_a_control_character(kind: str, suffix: str) -> None:
+    """A trailing newline (Python's ``$`` matches before it), other C0/C1 controls and
+    invisible format characters: refused in every string field, by the schema and the model."""
+    doc = EXAMPLES[kind]
+    for path in _string_paths(doc):
+        if path == ("description",) and suffix == "\n":
+            continue  # free text may hold newlines (checked below)
+        bad = _with(doc, path, suffix)
+        assert not _schema_accepts(kind, bad), (path, suffix)
+        assert not _model_accepts(bad), (path, suffix)
+
+
+def test_free_text_may_hold_newlines_and_tabs_but_no_other_control() -> None:
+    host = EXAMPLES["Host"]
+    prose = host | {"description": "line one\n\tline two\n"}
+    assert _schema_accepts("Host", prose) and _model_accepts(prose)
+    escape = host | {"description": "see \x1b[31mred\x1b[0m"}
+    assert not _schema_accepts("Host", escape) and not _model_accepts(escape)
+
+
+def test_a_trailing_newline_fails_hostname_domain_and_cname_alike() -> None:
+    cases = [
+        ("Container", ("hostname",)),
+        ("Site", ("domain",)),
+        ("DnsRecord", ("value",)),
+        ("DnsRecord", ("name",)),
+        ("Container", ("name",)),
+    ]
+    for kind, path in cases:
+        bad = _with(EXAMPLES[kind], path, "\n")
+        assert not _schema_accepts(kind, bad), (kind, path)
+        assert not _model_accepts(bad), (kind, path)
+
+
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return own + [p for v in node.values() for p in _patterns(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _patterns(v)]
+    return []
+
+
+def _unconstrained_strings(node: Any, where: str = "$") -> list[str]:
+    """String properties with neither pattern, format, enum nor const: nothing would refuse a
+    control character in them."""
+    if not isinstance(node, dict):
+        return []
+    found = []
+    if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(node):
+        found.append(where)
+    for key, value in node.get("properties", {}).items():
+        found += _unconstrained_strings(value, f"{where}.{key}")
+    for key in ("items", "additionalProperties"):
+        found += _unconstrained_strings(node.get(key), f"{where}.{key}")
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_string_is_constrained_and_every_pattern_anchored(kind: str) -> None:
+    schema = load_schema(kind)
+    assert _unconstrained_strings(schema) == []
+    for pattern in _patterns(schema):
+        assert pattern.startswith("^") and pattern.endswith("$"), pattern

@@ -286,7 +286,7 @@ def _status_without_recap(
     )
 
 
-RENDERED_FACT = "infrabot_rendered_vhosts"
+RENDERED_FACT = "proxy_rendered_vhosts"
 """The fact the proxy role sets, in a dry-run, to the vhosts it would write (see infra/ansible)."""
 
 
@@ -297,6 +297,21 @@ def rendered_vhosts(events: Sequence[RunnerEvent]) -> dict[str, str]:
         facts = event.res.get("ansible_facts") if event.kind == "runner_on_ok" else None
         if isinstance(facts, Mapping) and isinstance(facts.get(RENDERED_FACT), str):
             out[event.host] = facts[RENDERED_FACT]
+    return out
+
+
+RENDERED_DNS_FACT = "dns_rendered_config"
+"""The fact the dns role sets, in a dry-run, to the files it would write (file name → text)."""
+
+
+def rendered_dns(events: Sequence[RunnerEvent]) -> dict[str, dict[str, str]]:
+    """Host → the DNS files the dry-run rendered on the controller (for ``dnsmasq --test``)."""
+    out: dict[str, dict[str, str]] = {}
+    for event in events:
+        facts = event.res.get("ansible_facts") if event.kind == "runner_on_ok" else None
+        files = facts.get(RENDERED_DNS_FACT) if isinstance(facts, Mapping) else None
+        if isinstance(files, Mapping):
+            out[event.host] = {str(k): str(v) for k, v in files.items()}
     return out
 
 
@@ -317,6 +332,7 @@ def summarize(events: Sequence[RunnerEvent], outcome: RunOutcome, request: RunRe
         recap=hosts,
         tasks=tasks,
         rendered=rendered_vhosts(events),
+        rendered_dns=rendered_dns(events),
         log_path=redact(outcome.log_path),
         check_mode=request.check,
         duration_s=round(outcome.duration_s, 3),

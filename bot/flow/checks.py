@@ -332,11 +332,14 @@ def dry_run(
 ) -> DryRun:
     """ansible --check --diff of ``after`` with the Ansible content in ``content``.
 
-    The same run renders, on the controller, the vhosts of the proxies it touches and returns
-    them in its events; ``nginx -t`` then checks them in a scratch prefix (check mode cannot
-    run a template's ``validate:``).
+    The same run renders, on the controller, the vhosts of the proxies and the DNS files of the
+    DNS hosts it touches and returns them in its events; ``nginx -t`` and ``dnsmasq --test``
+    then check them in a scratch folder (check mode cannot run a template's ``validate:``).
     """
     proxies = tuple(h.name for h in after.hosts_with_role("proxy") if h.name in hosts)
+    dns = tuple(h.name for h in after.hosts_with_role("dns") if h.name in hosts)
+    render = {"infrabot_render_vhosts": "true"} if proxies else {}
+    render |= {"infrabot_render_dns": "true"} if dns else {}
     request = run_request(
         svc,
         label,
@@ -346,13 +349,33 @@ def dry_run(
         check=True,
         sha=head_sha,
         base_sha=base_sha,
-        extravars={"infrabot_render_vhosts": "true"} if proxies else None,
+        extravars=render or None,
     )
     run = svc.runner.run(request, svc.progress)
-    if not proxies or run.status is not RunStatus.SUCCESSFUL:
+    if run.status is not RunStatus.SUCCESSFUL:
         return run
-    ok, output = _nginx_check(svc, run.rendered, proxies)
-    return run.model_copy(update={"nginx_ok": ok, "nginx_check": output})
+    if proxies:
+        ok, output = _nginx_check(svc, run.rendered, proxies)
+        run = run.model_copy(update={"nginx_ok": ok, "nginx_check": output})
+    if dns:
+        ok, output = _dnsmasq_check(svc, run.rendered_dns, dns)
+        run = run.model_copy(update={"dnsmasq_ok": ok, "dnsmasq_check": output})
+    return run
+
+
+def _dnsmasq_check(
+    svc: Services, rendered: dict[str, dict[str, str]], servers: tuple[str, ...]
+) -> tuple[bool, str]:
+    """``dnsmasq --test`` on the DNS files the dry-run rendered for each DNS host it touches:
+    the apply's own ``validate:`` comes too late (other hosts may have changed by then)."""
+    results = [
+        (host, *svc.dnsmasq_test(rendered[host]))
+        if host in rendered
+        else (host, False, "the dry-run rendered no DNS files for this host")
+        for host in servers
+    ]
+    ok = all(host_ok for _, host_ok, _ in results)
+    return ok, "\n".join(f"{host}: {out.strip() or 'ok'}" for host, _, out in results)
 
 
 def _nginx_check(

@@ -108,6 +108,12 @@ def render_run(run: DryRun, title: str) -> str:
             f"`nginx -t` on the rendered config {verdict}:\n```\n"
             f"{clip(redact(run.nginx_check), 1500)}\n```"
         )
+    if run.dnsmasq_check is not None:
+        verdict = "passes" if run.dnsmasq_ok else "FAILS"
+        parts.append(
+            f"`dnsmasq --test` on the rendered DNS files {verdict}:\n```\n"
+            f"{clip(redact(run.dnsmasq_check), 1500)}\n```"
+        )
     if diffs:
         parts.append(
             f"<details><summary>Diffs</summary>\n\n```diff\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +12,7 @@ from bot.config import Config, Paths
 from bot.engines.base import Engine
 from bot.estate import Estate
 from bot.execute import PlaybookRunner
+from bot.execute.dnsmasq import dnsmasq_test
 from bot.forge.base import Forge
 from bot.gitrepo import GitRepo
 from bot.ledger import Event
@@ -51,6 +52,8 @@ class Services:
     preflight: Callable[[Estate, tuple[str, ...]], str | None]
     """Why the hosts cannot be applied right now (e.g. the local estate is down), or None."""
     clock: Callable[[], datetime] = _utcnow
+    dnsmasq_test: Callable[[Mapping[str, str]], tuple[bool, str]] = dnsmasq_test
+    """(ok, output) for one DNS host's rendered files (``bot.execute.dnsmasq``)."""
     progress: Callable[[str], None] = _quiet
 
     def record(

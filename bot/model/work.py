@@ -166,6 +166,11 @@ class DryRun(_Frozen):
     nginx_check: str | None = None
     """Output of ``nginx -t`` on the rendered config in a scratch prefix (None: no site touched)."""
     nginx_ok: bool | None = None
+    rendered_dns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per DNS host, the files the dry-run rendered on the controller (for ``dnsmasq --test``)."""
+    dnsmasq_check: str | None = None
+    """Output of ``dnsmasq --test`` (and the hosts-file check) on them (None: no DNS host)."""
+    dnsmasq_ok: bool | None = None
     log_path: str | None = None
     check_mode: bool = True
     duration_s: float = 0.0
@@ -177,7 +182,7 @@ class DryRun(_Frozen):
     @property
     def ok(self) -> bool:
         ran = self.status in (RunStatus.SUCCESSFUL, RunStatus.SKIPPED)
-        return ran and self.nginx_ok is not False
+        return ran and self.nginx_ok is not False and self.dnsmasq_ok is not False
 
     def changed(self) -> tuple[TaskResult, ...]:
         return tuple(t for t in self.tasks if t.status == "changed")

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.alerts.catalog import alerting_findings
 from bot.estate.documents import Document, read_documents, state_files
 from bot.model import Finding, ValidationReport
+from bot.validate.excerpt import safe_finding
 from bot.validate.lint import yamllint_findings
 from bot.validate.models import parse_documents
 from bot.validate.policy import (
@@ -44,10 +45,12 @@ def validate_tree(
     """
     schemas = load_schemas(root)
     policy = load_policy(root)
-    docs, findings = read_documents(root)
+    docs, findings = read_documents(root, policy.limits)
     unparsable = {f.file for f in findings if f.file}
-    files = [p.relative_to(root).as_posix() for p in state_files(root)]
-    findings += yamllint_findings(root, files, parse_failed=unparsable)
+    files = [p.relative_to(root).as_posix() for p in state_files(root, policy.limits)]
+    findings += yamllint_findings(
+        root, files, parse_failed=unparsable, max_bytes=policy.limits.max_file_bytes
+    )
     valid = []
     for doc in docs:
         problems = schema_findings(doc, schemas)
@@ -68,7 +71,9 @@ def validate_tree(
     if changed_files is not None:
         findings += path_findings(policy, changed_files)
         checks = (*CHECKS, "paths")
-    return ValidationReport(checks=checks, findings=tuple(_ordered(findings)))
+    # Findings are posted: each is redacted and bounded here, whichever check wrote it.
+    safe = tuple(safe_finding(f) for f in _ordered(findings))
+    return ValidationReport(checks=checks, findings=safe)
 
 
 def _identities(docs: Iterable[Document]) -> set[tuple[str, str]]:

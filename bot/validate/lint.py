@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from yaml import YAMLError
 from yamllint import linter
 from yamllint.config import YamlLintConfig, YamlLintConfigError
 
@@ -14,19 +15,31 @@ CONFIG_FILES = (".yamllint", ".yamllint.yaml", ".yamllint.yml")
 
 
 def yamllint_findings(
-    root: Path, files: Iterable[str], *, parse_failed: Collection[str] = ()
+    root: Path,
+    files: Iterable[str],
+    *,
+    parse_failed: Collection[str] = (),
+    max_bytes: int | None = None,
 ) -> list[Finding]:
     """Problems in ``files`` (relative to ``root``). Syntax errors in ``parse_failed`` files are
-    left out: the yaml check already reported them."""
+    left out: the yaml check already reported them, as it reports files over ``max_bytes``
+    (not linted: they were refused unread)."""
     config, findings = load_config(root)
     for rel in files:
         if config.is_file_ignored(rel):
             continue
+        path = root / rel
         try:
-            text = (root / rel).read_text(encoding="utf-8")
+            if path.is_symlink() or (max_bytes is not None and path.stat().st_size > max_bytes):
+                continue  # reported by the yaml check
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # reported by the yaml check
-        for problem in linter.run(text, config, rel):
+        try:
+            problems = list(linter.run(text, config, rel))
+        except YAMLError:
+            continue  # yamllint's reader refuses a control character: so did the yaml check
+        for problem in problems:
             if problem.rule is None and rel in parse_failed:
                 continue
             findings.append(

@@ -22,8 +22,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.errors import InfrabotError
-from bot.estate.documents import Document
+from bot.estate.documents import Document, Limits
 from bot.model import Finding
+from bot.validate.excerpt import quote
 from bot.validate.jsonpath import json_path
 
 POLICY_FILE = "schemas/policy.yaml"
@@ -70,6 +71,7 @@ class Policy(BaseModel):
     """For a bot-drafted PR, the person who asked for the change counts as an author: their
     approval does not count, so two people are always involved."""
     freeze_windows: tuple[FreezeWindow, ...] = ()
+    limits: Limits = Limits()
 
 
 def load_policy(root: Path) -> Policy:
@@ -148,7 +150,18 @@ def glob_regex(glob: str) -> re.Pattern[str]:
 
 def path_findings(policy: Policy, files: Iterable[str]) -> list[Finding]:
     allowed = ", ".join(policy.desired_state_paths)
-    return [
+    files = list(files)
+    cap = policy.limits.max_changed_files
+    too_many = [
+        Finding(
+            check="paths",
+            message=(
+                f"this change touches {len(files)} files, more than policy allows "
+                f"(limits.max_changed_files: {cap}): split it into smaller changes"
+            ),
+        )
+    ]
+    return (too_many if len(files) > cap else []) + [
         Finding(
             check="paths",
             file=f,
@@ -200,9 +213,8 @@ def _template_findings(doc: Document) -> list[Finding]:
         marker = next((m for m in TEMPLATE_MARKERS if m in text), None)
         if marker is None:
             continue
-        shown = text if len(text) <= 60 else text[:57] + "..."
         message = (
-            f"{shown!r} contains the template marker {marker!r}: desired state is data, "
+            f"{quote(text)} contains the template marker {marker!r}: desired state is data, "
             "never a template; write the literal value"
         )
         findings.append(

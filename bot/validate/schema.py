@@ -1,27 +1,39 @@
-"""The JSON Schema check: each document against ``schemas/<Kind>.schema.json``.
+r"""The JSON Schema check: each document against ``schemas/<Kind>.schema.json``.
 
 Theory of operation: ``load_schemas`` reads and compiles every schema once; the resulting
 validators are shared by every document of the tree (building one per document would compile
 each schema, and its regexes, again and again).  Format checking is on, and loading refuses a
 schema that uses a format with no checker installed: jsonschema silently accepts formats it
 cannot check, so a missing optional dependency would let ``10.0.0.300`` through as an ipv4.
+
+Whole values only (docs/adr/0005): a ``pattern`` is ECMA-262, where ``$`` is the end of the
+value; Python's ``$`` also matches before a final newline, so ``"api.example.com\n"`` would
+pass ``^…$``.  ``StrictValidator`` compiles every pattern with ``$`` read as ``\Z`` (and
+``\d``, ``\w`` as ASCII, as in ECMA-262), and every format refuses control characters before
+its own check runs (``fqdn`` has the same ``$`` problem).  Messages quote at most a short
+prefix of a value (``bot.validate.excerpt``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.protocols import Validator
 
 from bot.errors import InfrabotError
 from bot.estate.documents import Document
 from bot.estate.index import plain
 from bot.model import Finding
+from bot.model.resources import is_hostname
+from bot.validate.excerpt import control_character, quote
 from bot.validate.jsonpath import json_path
 
 SCHEMA_DIR = "schemas"
@@ -32,7 +44,7 @@ _SUFFIX = ".schema.json"
 class Schemas:
     """One compiled validator per resource kind."""
 
-    validators: Mapping[str, Draft202012Validator]
+    validators: Mapping[str, Validator]
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -78,17 +90,74 @@ def _kind_of(path: Path, schema: Any, rel: str) -> str:
     return kind
 
 
-def _compile(schema: Any, rel: str) -> Draft202012Validator:
+@functools.lru_cache(maxsize=256)
+def whole_value_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` (ECMA-262) as a Python regex that cannot end before a final newline:
+    ``$`` outside a character class becomes ``\\Z``; ``\\d``, ``\\w``, ``\\s`` stay ASCII."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        i += 1
+    return re.compile("".join(out), re.ASCII)
+
+
+def _whole_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not whole_value_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+StrictValidator: Any = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _whole_pattern}
+)
+
+
+def _refusing_controls(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    def strict(instance: object) -> bool:
+        if isinstance(instance, str) and control_character(instance) is not None:
+            return False
+        return check(instance)
+
+    return strict
+
+
+def strict_format_checker() -> FormatChecker:
+    """jsonschema's checkers, each refusing control characters first; ``hostname`` is the
+    model's own check (``bot.model.resources.is_hostname``), so the two cannot disagree."""
+    checker = FormatChecker(formats=())
+    for name, (check, raises) in Draft202012Validator.FORMAT_CHECKER.checkers.items():
+        checker.checkers[name] = (_refusing_controls(check), raises)
+    checker.checkers["hostname"] = (is_hostname, ())
+    return checker
+
+
+_FORMATS = strict_format_checker()
+
+
+def _compile(schema: Any, rel: str) -> Validator:
     try:
-        Draft202012Validator.check_schema(schema)
+        StrictValidator.check_schema(schema)
     except SchemaError as exc:
         raise InfrabotError(f"{rel}: not a valid JSON Schema: {exc.message}") from exc
     _require_format_checkers(schema, rel)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    compiled: Validator = StrictValidator(schema, format_checker=_FORMATS)
+    return compiled
 
 
 def _require_format_checkers(schema: Any, rel: str) -> None:
-    known = Draft202012Validator.FORMAT_CHECKER.checkers
+    known = _FORMATS.checkers
     missing = sorted(set(_formats(schema)) - set(known))
     if missing:
         raise InfrabotError(
@@ -113,7 +182,8 @@ def schema_findings(doc: Document, schemas: Schemas) -> list[Finding]:
     kind = doc.kind
     if not isinstance(doc.data, dict) or not isinstance(kind, str) or kind not in schemas.kinds:
         return [_kind_finding(doc, schemas.kinds)]
-    errors = list(schemas.validators[kind].iter_errors(plain(doc.data)))
+    data: Any = plain(doc.data)
+    errors = list(schemas.validators[kind].iter_errors(data))
     if not errors:
         return []
     headline = best_match(errors)
@@ -144,10 +214,30 @@ def _error_findings(doc: Document, error: ValidationError) -> list[Finding]:
         allowed = sorted(schema.get("properties", {}))
         extras = [k for k in error.instance if k not in allowed]
         return [
-            _finding(doc, (*parts, key), f"unknown field {key!r}: allowed are {', '.join(allowed)}")
+            _finding(
+                doc, (*parts, key), f"unknown field {quote(key)}: allowed are {', '.join(allowed)}"
+            )
             for key in extras
         ]
-    return [_finding(doc, parts, error.message)]
+    return [_finding(doc, parts, describe(error))]
+
+
+def describe(error: ValidationError) -> str:
+    """jsonschema's message, quoting at most a short prefix of the value (never all of it),
+    and naming a control character instead of printing it."""
+    instance = error.instance
+    if isinstance(instance, str) and (bad := control_character(instance)) is not None:
+        return f"{quote(instance)} holds {bad}: a value is one line of visible text"
+    message = error.message
+    try:
+        shown = repr(instance)
+    except ValueError:  # an int too long to print
+        shown = ""
+    if shown and shown in message:
+        return message.replace(shown, quote(instance))
+    if error.validator in ("const", "required", "minProperties", "maxProperties"):
+        return message
+    return f"{quote(instance)} is not valid here ({error.validator})"
 
 
 def _finding(doc: Document, parts: tuple[str | int, ...], message: str) -> Finding:
