@@ -56,7 +56,7 @@ class GitRepo:
         buf.seek(0)
         dest.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=buf) as tar:
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, filter=_keep_links)
         return dest
 
     @contextmanager
@@ -171,3 +171,13 @@ def _identity(author: str) -> dict[str, str]:
         "GIT_AUTHOR_EMAIL": f"{author}@infrabot.local",
         "GIT_COMMITTER_EMAIL": f"{author}@infrabot.local",
     }
+
+
+def _keep_links(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, except that a symbolic link is kept as the link it is,
+    wherever it points: a tree is data to validate, and the loader refuses links as findings
+    (never following them), so a PR with a link to /etc/passwd fails its check instead of
+    crashing the export.  Names still cannot escape ``dest`` (``tar`` filter)."""
+    if member.issym():
+        return tarfile.tar_filter(member, dest)
+    return tarfile.data_filter(member, dest)
