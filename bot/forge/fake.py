@@ -27,6 +27,7 @@ from bot.forge.base import (
     check_body,
     check_review,
     not_found,
+    posted,
     split_marker,
     with_marker,
 )
@@ -132,6 +133,7 @@ class FakeForge:
             raise InputError(f"a pull request needs a branch other than its base {base!r}")
         if not title.strip():
             raise InputError("a pull request needs a title")
+        body = posted(body)
         if issue is not None:
             self._check(issue)
         for pr in self._prs.values():
@@ -156,7 +158,7 @@ class FakeForge:
         return pr
 
     def update_pull_request(self, number: int, *, body: str) -> PullRequest:
-        check_body(body)
+        body = posted(body)
         pr = self.pull_request(number).model_copy(update={"body": body})
         self._prs[number] = pr
         return pr

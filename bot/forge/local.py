@@ -38,6 +38,7 @@ from bot.forge.base import (
     check_body,
     check_review,
     not_found,
+    posted,
     split_marker,
     with_marker,
 )
@@ -277,6 +278,7 @@ class LocalForge:
             raise InputError(f"a pull request needs a branch other than its base {base!r}")
         if not title.strip():
             raise InputError("a pull request needs a title")
+        body = posted(body)
         head_sha, base_sha = self._need_tip(branch), self._need_tip(base)
         with self.db.transaction(write=True) as conn:
             if issue is not None:
@@ -301,7 +303,7 @@ class LocalForge:
             return self._pull(conn, self._item(conn, int(cur.lastrowid or 0)))
 
     def update_pull_request(self, number: int, *, body: str) -> PullRequest:
-        check_body(body)
+        body = posted(body)
         with self.db.transaction(write=True) as conn:
             self._pr_row(conn, number)
             conn.execute("UPDATE items SET body = ? WHERE number = ?", (body, number))
