@@ -10,11 +10,13 @@ writes into what reviewers take as the bot's word.  Each helper here produces on
 piece of markdown (as GitHub renders it: CommonMark + GFM tables, autolinks, mentions,
 ``$math$``):
 
-- ``text``: inline text.  Whitespace is flattened (no new block can start), ``&<>`` become
-  entities (no HTML, no entity tricks, and the raw text never contains ``<``), every other
-  ASCII punctuation is backslash-escaped (no emphasis, links, images, headings, tables,
-  autolinks — ``https\\://`` and ``www\\.`` do not link), and ``@`` is followed by an
-  invisible word joiner so it neither mentions anyone nor autolinks an e-mail address.
+- ``text``: inline text.  Whitespace is flattened (no new block can start), ``&<>``
+  become entities (no HTML, no entity tricks, and the raw text never holds ``<``), the
+  characters that open inline markup are backslash-escaped (code, emphasis, links and
+  images, strikethrough, table cells, math, ``https\\://`` and ``www\\.`` autolinks), as
+  is a leading list or heading marker; ``@`` and the ``:`` of an ``:emoji:`` get an
+  invisible word joiner, because GitHub links mentions and draws emoji *after* markdown,
+  where no escape reaches.  Plain names stay readable (``api-scanner.example.com``).
 - ``code``: an inline code span whose backtick fence is longer than any run inside it, so
   it cannot be closed early; ``cell=True`` escapes ``|`` for a table cell (GFM splits
   cells before it parses code spans).
@@ -39,11 +41,17 @@ from collections.abc import Iterable
 from bot.execute.redact import redact
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_PUNCTUATION = r"""!"#$%'()*+,-./:;=?[\]^_`{|}~"""
-_ESCAPE = {c: "\\" + c for c in _PUNCTUATION} | _ENTITIES | {"@": "@\u2060"}
-_INLINE = str.maketrans(_ESCAPE)
-_HTML = str.maketrans(_ENTITIES | {'"': "&quot;", "'": "&#39;", "@": "@\u2060"})
+_WJ = "\u2060"  # WORD JOINER: invisible, breaks @mentions and :emoji: shortcodes
+_INLINE = re.compile(
+    r"(?P<always>[\\`*\[\]~|$])"  # code, emphasis, links/images, strike, cells, math
+    r"|(?P<underscore>(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))"  # intraword _ is plain text
+    r"|(?P<entity>[&<>])"  # no HTML, no entities, and the raw text never holds "<"
+    r"|(?P<autolink>:(?=//)|(?i:(?<=mailto)|(?<=xmpp)):|(?i:(?<=www))\.)"
+    r"|(?P<joined>@|:(?=[A-Za-z0-9_+-]+:))"  # mentions, e-mail autolinks, emoji
+)
+_LINE_START = re.compile(r"[#=+-]|\d{1,9}(?=[.)])")  # headings, setext, lists
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+_EMOJI = re.compile(r"(@|:(?=[A-Za-z0-9_+-]+:))")
 ELLIPSIS = "…"
 
 
@@ -62,7 +70,22 @@ def flat(value: object, limit: int | None = None) -> str:
 
 def text(value: object, limit: int | None = None) -> str:
     """Inline markdown that renders exactly as ``value`` (flattened to one line)."""
-    return flat(value, limit).translate(_INLINE)
+    line = _INLINE.sub(_escape, flat(value, limit))
+    start = _LINE_START.match(line)
+    if start is None:
+        return line
+    if start.group().isdigit():  # "1." starts a list; "1\." does not
+        return f"{start.group()}\\{line[start.end() :]}"
+    return "\\" + line
+
+
+def _escape(found: re.Match[str]) -> str:
+    char = found.group()
+    if found.lastgroup == "entity":
+        return _ENTITIES[char]
+    if found.lastgroup == "joined":
+        return char + _WJ
+    return "\\" + char
 
 
 def code(value: object, limit: int | None = None, *, cell: bool = False) -> str:
@@ -87,7 +110,8 @@ def fence(value: object, lang: str = "") -> str:
 
 def html(value: object, limit: int | None = None) -> str:
     """Text for inside an HTML element such as ``<summary>`` (markdown is not parsed there)."""
-    return flat(value, limit).translate(_HTML)
+    escaped = "".join(_ENTITIES.get(c, c) for c in flat(value, limit))
+    return _EMOJI.sub(lambda m: m.group() + _WJ, escaped)
 
 
 def details(summary: str, body: str) -> str:

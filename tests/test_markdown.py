@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from gfm import elements, visible, walk
 from hypothesis import given
@@ -29,21 +31,33 @@ HOSTILE = [
     "- [x] ticked",
     "trailing backslash \\",
     "~~struck~~ and ==marked== and ^sup^",
-    "@infrabot apply @org/team",
+    "@infrabot apply @org/team :white_check_mark: approved :+1:",
+    "www.evil.example mailto:x@y.z xmpp:a@b.c ftp://files.example",
+    "# not a heading",
+    "1. not a list",
+    "- not a list either",
+    "snake_case _emph_ __strong__ a_b_",
     "\u202etxt.exe\u202c and \x00\x07 control",
 ]
 
 
 def shown(value: str) -> str:
-    """What a reader should see for ``value``: one line, mentions broken by a word joiner."""
-    return flat(value).replace("@", "@" + WJ)
+    """What a reader should see for ``value``: one line, the word joiners taken out."""
+    return flat(value).replace(WJ, "")
+
+
+def assert_reads_as(md: str, expected: str) -> None:
+    """``md`` shows ``expected`` and nothing GitHub would turn into a mention or an emoji."""
+    seen = visible(md)
+    assert seen.replace(WJ, "").strip() == expected.strip(), md
+    assert not re.search(r"@[A-Za-z0-9]|:[A-Za-z0-9_+-]+:", seen), md
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_text_renders_literally(value: str) -> None:
     md = f"before {text(value)} after"
     assert elements(md) == {"p"}, md
-    assert visible(md).strip() == f"before {shown(value)} after"
+    assert_reads_as(md, f"before {shown(value)} after")
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -82,7 +96,7 @@ def test_details_summary_is_text(value: str) -> None:
     walker = walk(md)
     assert walker.tags == ["details", "summary", "p"], md
     assert walker.comments == []
-    assert "".join(walker.text).startswith(shown(value))
+    assert "".join(walker.text).replace(WJ, "").startswith(shown(value))
 
 
 def test_html_escapes_quotes_for_attributes() -> None:
@@ -108,7 +122,14 @@ def test_the_raw_text_never_holds_a_topic_marker() -> None:
 def test_any_text_renders_as_itself(value: str) -> None:
     md = f"a {text(value)} z"
     assert elements(md) == {"p"}
-    assert visible(md).strip() == f"a {shown(value)} z".strip()
+    assert_reads_as(md, f"a {shown(value)} z")
+
+
+@given(st.text(max_size=100))
+def test_any_text_at_the_start_of_a_list_item_stays_in_it(value: str) -> None:
+    md = f"- {text(value)}\n- z"
+    walker = walk(md)
+    assert walker.tags == ["ul", "li", "li"] if shown(value).strip() else True, md
 
 
 @given(st.text(max_size=200))
