@@ -42,6 +42,9 @@ from bot.execute.redact import redact
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _WJ = "\u2060"  # WORD JOINER: invisible, breaks @mentions and :emoji: shortcodes
+MARKER_START = "<!-- infrabot:"
+"""How the hidden topic marker of a bot's comment starts (``bot.forge.base``)."""
+_BROKEN_MARKER = MARKER_START.replace(":", _WJ + ":")
 _INLINE = re.compile(
     r"(?P<always>[\\`*\[\]~|$])"  # code, emphasis, links/images, strike, cells, math
     r"|(?P<underscore>(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))"  # intraword _ is plain text
@@ -56,8 +59,10 @@ ELLIPSIS = "…"
 
 
 def clean(value: object) -> str:
-    """``value`` as text, credentials masked, control characters and overrides replaced."""
-    return _CONTROL.sub("\ufffd", redact(str(value).replace("\r\n", "\n")))
+    """``value`` as text: credentials masked, control characters and overrides replaced, and
+    no bot topic marker (``<!-- infrabot:``) left whole, even inside a code span."""
+    value = redact(str(value).replace("\r\n", "\n")).replace(MARKER_START, _BROKEN_MARKER)
+    return _CONTROL.sub("\ufffd", value)
 
 
 def flat(value: object, limit: int | None = None) -> str:

@@ -29,14 +29,13 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.errors import InputError
 from bot.execute.redact import redact
-from bot.markdown import bound
+from bot.markdown import MARKER_START, bound
 
 BOT_LOGIN = "infrabot"
 MAX_COMMENT = 65536
 """GitHub's limit on an issue or PR comment body, in characters (marker included)."""
 
 _TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
-_MARKER_START = "<!-- infrabot:"
 _MARKER = re.compile(r"<!-- infrabot:topic=([A-Za-z0-9][A-Za-z0-9._:/-]{0,99}) -->\n?")
 
 StatusState = Literal["pending", "success", "failure", "error"]
@@ -190,7 +189,7 @@ def with_marker(topic: str, body: str) -> str:
 
 def posted(body: str, limit: int = MAX_COMMENT) -> str:
     """What the bot may post of ``body``: redacted, without a topic marker, within ``limit``."""
-    safe = redact(body).replace(_MARKER_START, _MARKER_START.replace(":", "\u2060:"))
+    safe = redact(body).replace(MARKER_START, MARKER_START.replace(":", "\u2060:"))
     return bound(safe, limit)
 
 
