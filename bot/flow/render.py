@@ -228,6 +228,13 @@ def render_criteria(criteria: Sequence[str], checks: Sequence[Verification]) -> 
     return "\n".join(lines) or "- (no acceptance criteria)"
 
 
+def verification_table(checks: Sequence[Verification]) -> str:
+    rows = "\n".join(
+        f"| {'✅' if v.ok else '❌'} | {text(v.check)} | {text(v.detail, 300)} |" for v in checks
+    )
+    return f"| | check | detail |\n|---|---|---|\n{rows or '| | (nothing to verify) | |'}"
+
+
 def render_evidence(ev: Evidence, issue: int | None, criteria: Sequence[str] = ()) -> str:
     unverified = [c for c in criteria if not any(c in v.criteria for v in ev.verifications)]
     if not ev.ok:
@@ -237,10 +244,6 @@ def render_evidence(ev: Evidence, issue: int | None, criteria: Sequence[str] = (
         verdict = f"✅ applied; {n} acceptance {'criterion' if n == 1 else 'criteria'} not verified"
     else:
         verdict = "✅ applied and verified"
-    checks = "\n".join(
-        f"| {'✅' if v.ok else '❌'} | {text(v.check)} | {text(v.detail, 300)} |"
-        for v in ev.verifications
-    )
     changed = (
         "\n".join(f"- {text(t.host)}: {text(t.task, 200)}" for t in ev.apply.changed()[:MAX_ROWS])
         or "- (nothing changed)"
@@ -254,9 +257,7 @@ Applied {code(ev.merge_sha[:7])} at {ev.at.isoformat(timespec="seconds")}.
 
 **Verification**
 
-| | check | detail |
-|---|---|---|
-{checks or "| | (nothing to verify) | |"}
+{verification_table(ev.verifications)}
 
 **Changed tasks**
 {changed}
