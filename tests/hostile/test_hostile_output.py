@@ -128,7 +128,7 @@ def test_a_hostile_issue_title_is_text_in_every_comment(
 ) -> None:
     request = tmp_path / "request.md"
     request.write_text("Add a DNS record for docs.example.com pointing at 127.0.0.1\n")
-    code, out, err = run(
+    code, _out, err = run(
         capsys, "issue", "open", HOSTILE_TITLE, "--body-file", str(request), "--as", "alice"
     )
     assert code == 0, err
@@ -142,9 +142,7 @@ def test_a_hostile_issue_title_is_text_in_every_comment(
     assert headings(plan)[0].startswith("Plan for #1: <h1>")
 
 
-def test_a_secret_never_reaches_the_forge(
-    capsys: pytest.CaptureFixture[str], repo: Path
-) -> None:
+def test_a_secret_never_reaches_the_forge(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
     target = (repo / "infra/state/monitoring/status-page.yaml").read_text()
     leaked = target.replace("team: platform", f"team: {SECRET}")  # into Ansible's diff
     number = open_branch_pr(
@@ -153,8 +151,7 @@ def test_a_secret_never_reaches_the_forge(
     body = json.loads(run(capsys, "pr", "show", str(number), "--json")[1])["pull_request"]["body"]
     assert "Dry-run (check + diff) (successful)" in body and "scrape.json" in body
     bad_value = (
-        "kind: DnsRecord\nname: leak.example.com\nowner: bob\n"
-        f"value: {SECRET}\nserver: dns1\n"
+        f"kind: DnsRecord\nname: leak.example.com\nowner: bob\nvalue: {SECRET}\nserver: dns1\n"
     )
     second = open_branch_pr(
         capsys, repo, "bob/finding", {"infra/state/dns/leak.example.com.yaml": bad_value}
@@ -199,7 +196,7 @@ def test_a_long_body_comes_from_standard_input(
 ) -> None:
     text = "Add a DNS record for docs.example.com pointing at 127.0.0.1\n\n" + "context " * 6000
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
-    code, out, err = run(capsys, "issue", "open", "docs", "--body-file", "-", "--as", "alice")
+    code, _out, err = run(capsys, "issue", "open", "docs", "--body-file", "-", "--as", "alice")
     assert code == 0, err
     issue = json.loads(run(capsys, "issue", "show", "1", "--json")[1])["issue"]
     assert issue["body"] == text
