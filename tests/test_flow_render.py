@@ -173,7 +173,9 @@ COMMENTS: dict[str, Callable[[], str]] = {
     ),
     "refusal": lambda: render_refusal("/apply", ["@carol has read permission: /apply needs write"]),
     "evidence": lambda: render_evidence(evidence(), 1, plan().acceptance_criteria),
-    "apply-failure": lambda: render_apply_failure(failed_evidence("permission denied"), 2),
+    "apply-failure": lambda: render_apply_failure(
+        failed_evidence("permission denied"), 2, merged=True, issue=1
+    ),
     "stopped": lambda: render_stopped("the change is already in the desired state"),
     "pr-opened": lambda: render_pr_opened(2, "infrabot/1-expose-api-scanner"),
     "help": lambda: HELP_TEXT,
@@ -238,7 +240,7 @@ HOSTILE_RENDERS: dict[str, Callable[[str], str]] = {
     "diff": lambda v: render_run(run(diff=v), "Dry-run"),
     "refusal reason": lambda v: render_refusal("/apply", [v]),
     "service response": lambda v: render_evidence(evidence(detail=v), 1, ()),
-    "failed task": lambda v: render_apply_failure(failed_evidence(v), 2),
+    "failed task": lambda v: render_apply_failure(failed_evidence(v), 2, merged=True, issue=1),
     "stopped": render_stopped,
     "branch": lambda v: render_pr_opened(2, v),
 }
@@ -263,3 +265,12 @@ def test_hostile_values_render_as_text(where: str, value: str) -> None:
     assert elements(md).isdisjoint({"a", "img", "h1", "h2"})
     assert walker.tags.count("details") == walk(clean).tags.count("details")
     assert SECRET not in md and SECRET not in visible(md)
+
+
+def test_advice_after_a_failed_apply_fits_where_the_pr_stands() -> None:
+    failed = failed_evidence("permission denied")
+    before_merge = visible(render_apply_failure(failed, 2, merged=False, issue=None))
+    assert "still open and main is unchanged" in before_merge
+    assert "infrabot pr revert" not in before_merge and "Issue" not in before_merge
+    after_merge = visible(render_apply_failure(failed, 2, merged=True, issue=1))
+    assert "infrabot pr revert 2" in after_merge and "Issue #1 stays open" in after_merge

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -68,8 +70,9 @@ def test_a_removed_container_must_not_answer(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port on which nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    node = Host(name="pve1", address="127.0.0.1", connection="local", roles=("node",))
-    node = node.model_copy(update={"provider": "local"})
+    node = Host(
+        name="pve1", address="127.0.0.1", connection="local", roles=("node",), provider="local"
+    )
     gone = Container(
         name="api", node="pve1", vmid=101, hostname="api", ip="127.0.0.1/8", service_port=port
     )
@@ -98,3 +101,47 @@ def test_a_remote_host_is_not_probed_and_decides_nothing(tmp_path: Path) -> None
 )
 def test_a_service_page_is_summarised(body: str, summary: str) -> None:
     assert response_summary(200, body) == summary
+
+
+class _Answer(BaseHTTPRequestHandler):
+    page = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.page else 404)
+        self.send_header("Content-Length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("page", "ok"),
+    [(b"", True), (b"<title>container api</title> hostname api", False)],
+    ids=["a-router-answers-404", "the-container-still-answers"],
+)
+def test_a_removed_container_is_gone_even_if_something_else_answers(
+    tmp_path: Path, page: bytes, ok: bool
+) -> None:
+    handler = type("Handler", (_Answer,), {"page": page})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        node = Host(
+            name="pve1", address="127.0.0.1", connection="local", roles=("node",), provider="local"
+        )
+        gone = Container(
+            name="api",
+            node="pve1",
+            vmid=101,
+            hostname="api",
+            ip="127.0.0.1/8",
+            service_port=server.server_address[1],
+        )
+        (check,) = LocalVerifier(tmp_path).verify(estate(node), [], [gone])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert check.ok is ok, check.detail

@@ -287,17 +287,17 @@ def render_apply_failure(ev: Evidence, pr: int, *, merged: bool, issue: int | No
 def _next_steps(pr: int, *, merged: bool, issue: int | None) -> str:
     """Advice that fits where the pull request stands."""
     if merged:
-        text = (
+        advice = (
             f"**To roll back:** run `infrabot pr revert {pr}` to open a revert pull request; "
             "merging it applies the previous state. Or fix forward in a new PR."
         )
     else:
-        text = (
+        advice = (
             "**Next:** the pull request is still open and main is unchanged: fix the change "
             "and push (then comment /plan), or run `infrabot reconcile` to bring the hosts "
             "back to main."
         )
-    return text + (f" Issue #{issue} stays open." if issue else "")
+    return advice + (f" Issue #{issue} stays open." if issue else "")
 
 
 def summarize_run(run: DryRun) -> str:

@@ -178,7 +178,8 @@ class LocalVerifier:
         return Verification(check=label, ok=not wrong, detail=f"{', '.join(wanted)}: {detail}")
 
     def _container(self, estate: Estate, container: Resource, present: bool) -> Verification:
-        """Its service answers at its address from inside it (once removed: nothing does)."""
+        """Its service answers at its address from inside it (once removed: it does not —
+        another machine may answer for the address, but not with the container's page)."""
         assert isinstance(container, Container)
         where = "on" if present else "removed from"
         label = f"container: {container.name} {where} {container.node}"
@@ -194,9 +195,12 @@ class LocalVerifier:
                 if present:
                     return False, f"service at {address}:{port} unreachable: {exc}"
                 return True, f"nothing answers at {address}:{port} any more"
-            if not present:
-                return False, f"service at {address}:{port} still answers {status}"
-            ok = status < 400 and container.hostname in body
+            theirs = status < 400 and container.hostname in body
+            if not present:  # something else may answer for the address (a router, a proxy)
+                gone = f"no longer answers as {container.name} (got {status})"
+                still = f"still answers as {container.name}"
+                return not theirs, f"service at {address}:{port} {still if theirs else gone}"
+            ok = theirs
             return ok, f"service at {address}:{port} answers {response_summary(status, body)}"
 
         ok, detail = _retry(probe)
