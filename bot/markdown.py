@@ -148,6 +148,8 @@ def bound(markdown: str, limit: int) -> str:
     """
     if len(markdown) <= limit:
         return markdown
+    if limit < 2000:  # too small for a head, a note and an end
+        return markdown[: limit - 1] + ELLIPSIS
     lines = markdown.splitlines(keepends=True)
     states = _block_states(lines)
     budget = limit - 400  # the note and the closers/openers

@@ -185,11 +185,16 @@ def test_nothing_the_bot_posts_carries_a_secret(world: World) -> None:
     world.forge.ensure_comment(number, "plan", f"token: {SECRET}")
     world.forge.update_pull_request(number, body=f"the key is {SECRET}")
     again = world.forge.open_pull_request(
-        branch="feature", base="main", title="t", body=SECRET, issue=None, author=BOT_LOGIN
+        branch="feature",
+        base="main",
+        title=f"t {SECRET}",
+        body=SECRET,
+        issue=None,
+        author=BOT_LOGIN,
     )
     world.forge.close_issue(1, f"closing; password={SECRET}")
     texts = [c.body for n in (1, number) for c in world.forge.comments(n)]
-    texts += [again.body, world.forge.pull_request(number).body]
+    texts += [again.body, again.title, world.forge.pull_request(number).body]
     assert texts and all(SECRET not in t and "A1b2C3d4" not in t for t in texts), texts
 
 

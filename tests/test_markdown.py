@@ -157,6 +157,6 @@ def test_bound_closes_a_fence_and_a_fold_it_cuts_through() -> None:
     assert "characters cut here" in visible(cut)
 
 
-@given(st.text(alphabet="`~<>/detailsumry \n#x", max_size=3000), st.integers(500, 2000))
+@given(st.text(alphabet="`~<>/detailsumry \n#x", max_size=6000), st.integers(10, 5000))
 def test_bound_always_fits(body: str, limit: int) -> None:
     assert len(bound(body, limit)) <= limit

@@ -34,6 +34,8 @@ from bot.markdown import MARKER_START, bound
 BOT_LOGIN = "infrabot"
 MAX_COMMENT = 65536
 """GitHub's limit on an issue or PR comment body, in characters (marker included)."""
+MAX_TITLE = 256
+"""GitHub's limit on an issue or pull request title, in characters."""
 
 _TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 _MARKER = re.compile(r"<!-- infrabot:topic=([A-Za-z0-9][A-Za-z0-9._:/-]{0,99}) -->\n?")
@@ -199,6 +201,11 @@ def split_marker(raw: str) -> tuple[str | None, str]:
     if found is None:
         return None, raw
     return found.group(1), raw[found.end() :]
+
+
+def posted_title(title: str) -> str:
+    """A title the bot may post: redacted, one line, within GitHub's 256 characters."""
+    return " ".join(redact(title).split())[:MAX_TITLE]
 
 
 def check_body(raw: str) -> str:

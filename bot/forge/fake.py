@@ -28,6 +28,7 @@ from bot.forge.base import (
     check_review,
     not_found,
     posted,
+    posted_title,
     split_marker,
     with_marker,
 )
@@ -133,7 +134,7 @@ class FakeForge:
             raise InputError(f"a pull request needs a branch other than its base {base!r}")
         if not title.strip():
             raise InputError("a pull request needs a title")
-        body = posted(body)
+        body, title = posted(body), posted_title(title)
         if issue is not None:
             self._check(issue)
         for pr in self._prs.values():

@@ -39,6 +39,7 @@ from bot.forge.base import (
     check_review,
     not_found,
     posted,
+    posted_title,
     split_marker,
     with_marker,
 )
@@ -278,7 +279,7 @@ class LocalForge:
             raise InputError(f"a pull request needs a branch other than its base {base!r}")
         if not title.strip():
             raise InputError("a pull request needs a title")
-        body = posted(body)
+        body, title = posted(body), posted_title(title)
         head_sha, base_sha = self._need_tip(branch), self._need_tip(base)
         with self.db.transaction(write=True) as conn:
             if issue is not None:
