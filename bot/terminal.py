@@ -13,9 +13,6 @@ import io
 import re
 import shutil
 
-from rich.console import Console
-from rich.markdown import Markdown
-
 from bot.markdown import text
 
 _FOLD = re.compile(r"<details[^>]*>\s*<summary>(.*?)</summary>", re.S | re.I)
@@ -30,6 +27,9 @@ def safe(value: str) -> str:
 
 def markdown(md: str, *, color: bool = False, width: int | None = None) -> str:
     """``md`` rendered for a terminal, as plain text (or with ANSI colour when ``color``)."""
+    from rich.console import Console  # imported here: only the commands that show use it
+    from rich.markdown import Markdown
+
     md = _FOLD.sub(lambda m: f"\n**▸ {text(html.unescape(m.group(1)))}**\n", safe(md))
     md = _FOLD_END.sub("", md)
     buffer = io.StringIO()
