@@ -194,7 +194,9 @@ def test_nothing_the_bot_posts_carries_a_secret(world: World) -> None:
     )
     world.forge.close_issue(1, f"closing; password={SECRET}")
     texts = [c.body for n in (1, number) for c in world.forge.comments(n)]
+    ticket = world.forge.create_issue(f"Reconcile {SECRET}", f"drift: {SECRET}", BOT_LOGIN)
     texts += [again.body, again.title, world.forge.pull_request(number).body]
+    texts += [ticket.title, ticket.body, world.forge.issue(ticket.number).body]
     assert texts and all(SECRET not in t and "A1b2C3d4" not in t for t in texts), texts
 
 

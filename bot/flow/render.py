@@ -208,7 +208,9 @@ Comment `/plan` to re-run validation and the dry-run, `/apply` to apply before m
 
 
 def render_refusal(action: str, reasons: Sequence[str]) -> str:
-    return f"### {code(action)} refused\n\n{bullets(text(r, 1000) for r in reasons)}\n"
+    """Why an action was refused, one reason a line.  It opens with bold text, not a heading,
+    so it reads right after a mention of who asked (``@bob: **`/apply` refused**``)."""
+    return f"**{code(action)} refused**\n\n{bullets(text(r, 1000) for r in reasons)}\n"
 
 
 def _criterion_line(criterion: str, checks: Sequence[Verification]) -> str:

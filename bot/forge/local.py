@@ -350,6 +350,8 @@ class LocalForge:
         self._check_user(author)
         if not title.strip():
             raise InputError("an issue needs a title")
+        if author == BOT_LOGIN:  # the bot opens tickets too: what it posts is redacted
+            title, body = posted_title(title), posted(body)
         check_body(body)
         with self.db.transaction(write=True) as conn:
             cur = conn.execute(
