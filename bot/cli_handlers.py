@@ -7,7 +7,6 @@ import json
 import os
 from collections.abc import Callable
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -32,7 +31,7 @@ from bot.flow.trees import estate_of
 from bot.forge.base import BOT_LOGIN, Comment
 from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
-from bot.model import RunStatus, Verification
+from bot.model import RunStatus
 from bot.router import handle
 from bot.server.queue import Delivery
 from bot.server.serve import serve as run_server
@@ -239,16 +238,14 @@ def _outcome(args: argparse.Namespace, outcome: Outcome) -> int:
 
 def pr_merge(args: argparse.Namespace) -> int:
     svc = _services(args)
-    user = _user(args, svc)
-    started = svc.clock()
-    outcome = merge_pr(svc, args.number, user)
+    outcome = merge_pr(svc, args.number, _user(args, svc))
     pr = svc.forge.pull_request(args.number)
-    checks = _verifications_since(svc, pr.issue or pr.number, started)
+    checks = list(outcome.evidence.verifications) if outcome.evidence else []
     plan = svc.records.plan(pr.issue) if pr.issue else None
     criteria = plan.acceptance_criteria if plan else ()
     data = {"ok": outcome.ok, "message": outcome.message, "verifications": checks}
     lines = [outcome.message]
-    if checks or (outcome.ok and criteria):
+    if outcome.evidence is not None:
         md = (
             f"**Acceptance criteria**\n\n{render_criteria(criteria, checks)}\n\n"
             f"**Verification**\n\n{verification_table(checks)}\n"
@@ -256,14 +253,6 @@ def pr_merge(args: argparse.Namespace) -> int:
         lines += ["", _show(args, md)]
     emit(args, data, "\n".join(lines))
     return 0 if outcome.ok else 1
-
-
-def _verifications_since(svc: Services, ticket: int, since: datetime) -> list[Verification]:
-    """What the apply this command ran verified (the trajectory's latest ``verify`` step)."""
-    events = [e for e in svc.trajectory.read(ticket) if e.step == "verify" and e.time >= since]
-    if not events:
-        return []
-    return [Verification.model_validate(v) for v in events[-1].detail.get("checks", [])]
 
 
 def pr_revert(args: argparse.Namespace) -> int:
