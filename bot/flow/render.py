@@ -40,8 +40,8 @@ def _plural(n: int, word: str) -> str:
 def render_plan(plan: Plan) -> str:
     hosts = sorted({h for c in plan.changes for h in c.hosts})
     rows = "\n".join(
-        f"| {c.action.value} | {c.kind} | {code(c.name, cell=True)} | {code(c.path, cell=True)} "
-        f"| {text(', '.join(c.hosts)) or '—'} |"
+        f"| {c.action.value} | {text(c.kind)} | {code(c.name, cell=True)} "
+        f"| {code(c.path, cell=True)} | {text(', '.join(c.hosts)) or '—'} |"
         for c in plan.changes
     )
     criteria = "\n".join(f"- [ ] {text(c)}" for c in plan.acceptance_criteria) or "- (none)"
