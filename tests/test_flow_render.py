@@ -164,6 +164,14 @@ COMMENTS: dict[str, Callable[[], str]] = {
         Clarification(questions=("Which port does it listen on?",), reason="No port was given.")
     ),
     "dry-run": lambda: render_run(run(), "Dry-run (check + diff)"),
+    "dry-run-with-drift": lambda: render_run(
+        run().model_copy(
+            update={
+                "drift": (TaskResult(host="dns1", task="Render the A records", status="changed"),)
+            }
+        ),
+        "Dry-run (check + diff)",
+    ),
     "pr-body": lambda: render_pr_body(
         render_plan(plan()),
         " infra/state/sites/api-scanner.yaml | 7 +++++++\n 1 file changed",
@@ -238,6 +246,10 @@ HOSTILE_RENDERS: dict[str, Callable[[str], str]] = {
     "task name": lambda v: render_run(run(task=v), "Dry-run"),
     "task message": lambda v: render_run(run(message=v), "Dry-run"),
     "diff": lambda v: render_run(run(diff=v), "Dry-run"),
+    "drift task": lambda v: render_run(
+        run().model_copy(update={"drift": (TaskResult(host="dns1", task=v, status="changed"),)}),
+        "Dry-run",
+    ),
     "refusal reason": lambda v: render_refusal("/apply", [v]),
     "service response": lambda v: render_evidence(evidence(detail=v), 1, ()),
     "failed task": lambda v: render_apply_failure(failed_evidence(v), 2, merged=True, issue=1),
