@@ -180,7 +180,7 @@ def _drift(tasks: Sequence[TaskResult]) -> str:
     """Changes the dry-run predicts that the change does not cause, kept apart from it."""
     rows = "\n".join(f"| {text(t.host)} {_task_row(t)}" for t in tasks[:MAX_ROWS])
     summary = (
-        f"Drift: {_plural(len(tasks), 'predicted change')} this PR does not cause (the estate "
+        f"Drift: {len(tasks)} predicted change(s) this PR does not cause (the estate "
         "differs from the base branch; infrabot reconcile fixes it)"
     )
     return details(summary, f"| host | task | result |\n|---|---|---|\n{rows}")
