@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot import terminal
 from bot.alerts.intake import ingest
 from bot.alerts.payload import parse_alert_json
 from bot.alerts.services import intake_services
-from bot import terminal
 from bot.cli import emit, progress_printer, read_body
 from bot.config import Paths
 from bot.demo import run_demo
