@@ -50,6 +50,42 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
+def read_body(path: str) -> str:
+    """A body file's text (``-``: standard input), decoded strictly as UTF-8."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the body file {path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = "standard input" if path == "-" else path
+        raise InputError(
+            f"{where} is not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
+        ) from None
+
+
+def check_arguments(argv: Sequence[str]) -> None:
+    """Refuse command-line text that is not valid UTF-8 (Python keeps such bytes as lone
+    surrogates, which would fail much later, half way through a step)."""
+    for number, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                f"argument {number} is not valid UTF-8 text: {arg.encode('utf-8', 'replace')!r}"
+            ) from None
+
+
+def _body_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--body-file",
+        metavar="PATH",
+        default=None,
+        help="read the text from a UTF-8 file (- for standard input)",
+    )
+
+
 def _common(p: argparse.ArgumentParser, *, json_flag: bool = False, user: bool = False) -> None:
     if json_flag:
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -81,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     isub = issue.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = isub.add_parser("open", help="open an issue; the bot plans it and opens a PR")
     p.add_argument("title")
-    p.add_argument("--body", default="")
+    p.add_argument("--body", default=None)
+    _body_file(p)
     _common(p, json_flag=True, user=True)
     p.set_defaults(handler=h.issue_open)
     p = isub.add_parser("show", help="an issue, its comments and its trajectory")
@@ -94,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=h.issue_list)
     p = isub.add_parser("comment", help="comment on an issue (a reply resumes the bot's work)")
     p.add_argument("number", type=int)
-    p.add_argument("text")
+    p.add_argument("text", nargs="?", default=None)
+    _body_file(p)
     _common(p, json_flag=True, user=True)
     p.set_defaults(handler=h.comment)
 
@@ -116,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=h.pr_open)
     p = psub.add_parser("comment", help="comment on a PR (/plan, /apply, /unlock, /help)")
     p.add_argument("number", type=int)
-    p.add_argument("text")
+    p.add_argument("text", nargs="?", default=None)
+    _body_file(p)
     _common(p, json_flag=True, user=True)
     p.set_defaults(handler=h.comment)
     p = psub.add_parser("review", help="review a PR")
@@ -216,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        check_arguments(argv)
+    except InputError as exc:
+        print(f"infrabot: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler

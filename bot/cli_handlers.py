@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot import terminal
 from bot.alerts.intake import ingest
 from bot.alerts.payload import parse_alert_json
 from bot.alerts.services import intake_services
-from bot.cli import emit, progress_printer
+from bot.cli import emit, progress_printer, read_body
 from bot.config import Paths
 from bot.demo import run_demo
 from bot.errors import InputError
@@ -22,11 +24,11 @@ from bot.flow.apply import ReconcileResult, reconcile, recover_interrupted
 from bot.flow.checks import check_pr
 from bot.flow.dispatch import Outcome, handle_comment, merge_pr, revert_pr
 from bot.flow.localplan import plan_working_tree
-from bot.flow.render import render_run, summarize_run
+from bot.flow.render import render_criteria, render_run, summarize_run, verification_table
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of
-from bot.forge.base import BOT_LOGIN
+from bot.forge.base import BOT_LOGIN, Comment
 from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
 from bot.model import RunStatus
@@ -57,10 +59,33 @@ def _user(args: argparse.Namespace, svc: Services) -> str:
     return user
 
 
+def _text(args: argparse.Namespace, inline: str | None, flag: str) -> str:
+    """The text given inline or with --body-file (one or the other)."""
+    if inline is not None and args.body_file is not None:
+        raise InputError(f"give the text as {flag} or with --body-file, not both")
+    if args.body_file is not None:
+        return read_body(args.body_file)
+    return inline or ""
+
+
+def _show(args: argparse.Namespace, md: str) -> str:
+    """A body of markdown as the terminal shows it (raw with --json)."""
+    return terminal.markdown(md, color=sys.stdout.isatty())
+
+
+def _comment_lines(args: argparse.Namespace, comments: list[Comment]) -> list[str]:
+    lines = []
+    for c in comments:
+        lines += [f"--- @{terminal.safe(c.author)} ({c.created_at:%Y-%m-%d %H:%M}) ---"]
+        lines += [_show(args, c.body), ""]
+    return lines
+
+
 def issue_open(args: argparse.Namespace) -> int:
+    body = _text(args, args.body, "--body")
     svc = _services(args)
     user = _user(args, svc)
-    issue = conversation(svc).create_issue(args.title, args.body, user)
+    issue = conversation(svc).create_issue(args.title, body, user)
     svc.record(issue.number, user, "ticket.opened", "ok", {"title": args.title[:200]})
     outcome = handle_issue(svc, issue.number)
     data = {
@@ -105,11 +130,13 @@ def issue_show(args: argparse.Namespace) -> int:
     comments = svc.forge.comments(args.number)
     events = svc.trajectory.read(args.number)
     data = {"issue": issue, "comments": comments, "trajectory": events}
-    lines = [f"#{issue.number} [{issue.state}] {issue.title}  (by @{issue.author})", ""]
+    lines = [
+        terminal.safe(f"#{issue.number} [{issue.state}] {issue.title}  (by @{issue.author})"),
+        "",
+    ]
     if issue.body:
-        lines += [issue.body, ""]
-    for c in comments:
-        lines += [f"--- @{c.author} ({c.created_at:%Y-%m-%d %H:%M}) ---", c.body, ""]
+        lines += [_show(args, issue.body), ""]
+    lines += _comment_lines(args, comments)
     lines.append("Trajectory:")
     lines += [f"  {e.time:%H:%M:%S} {e.step:<16} {e.outcome:<10} @{e.actor}" for e in events]
     emit(args, data, "\n".join(lines))
@@ -125,10 +152,11 @@ def issue_list(args: argparse.Namespace) -> int:
 
 
 def comment(args: argparse.Namespace) -> int:
+    body = _text(args, args.text, "TEXT")
     svc = _services(args)
     user = _user(args, svc)
-    made = conversation(svc).add_comment(args.number, args.text, user)
-    return _outcome(args, handle_comment(svc, args.number, args.text, user, made.id))
+    made = conversation(svc).add_comment(args.number, body, user)
+    return _outcome(args, handle_comment(svc, args.number, body, user, made.id))
 
 
 def pr_list(args: argparse.Namespace) -> int:
@@ -170,9 +198,9 @@ def pr_show(args: argparse.Namespace) -> int:
     ]
     lines += [f"  {s.context}: {s.state} — {s.description}" for s in statuses]
     lines += [f"  review: @{r.author} {r.state} at {r.commit_sha[:7]}" for r in pr.reviews]
-    lines += ["", pr.body]
-    for c in comments:
-        lines += [f"--- @{c.author} ({c.created_at:%Y-%m-%d %H:%M}) ---", c.body, ""]
+    lines = [terminal.safe(line) for line in lines]
+    lines += ["", _show(args, pr.body), ""]
+    lines += _comment_lines(args, comments)
     emit(args, data, "\n".join(lines))
     return 0
 
@@ -210,7 +238,21 @@ def _outcome(args: argparse.Namespace, outcome: Outcome) -> int:
 
 def pr_merge(args: argparse.Namespace) -> int:
     svc = _services(args)
-    return _outcome(args, merge_pr(svc, args.number, _user(args, svc)))
+    outcome = merge_pr(svc, args.number, _user(args, svc))
+    pr = svc.forge.pull_request(args.number)
+    checks = list(outcome.evidence.verifications) if outcome.evidence else []
+    plan = svc.records.plan(pr.issue) if pr.issue else None
+    criteria = plan.acceptance_criteria if plan else ()
+    data = {"ok": outcome.ok, "message": outcome.message, "verifications": checks}
+    lines = [outcome.message]
+    if outcome.evidence is not None:
+        md = (
+            f"**Acceptance criteria**\n\n{render_criteria(criteria, checks)}\n\n"
+            f"**Verification**\n\n{verification_table(checks)}\n"
+        )
+        lines += ["", _show(args, md)]
+    emit(args, data, "\n".join(lines))
+    return 0 if outcome.ok else 1
 
 
 def pr_revert(args: argparse.Namespace) -> int:

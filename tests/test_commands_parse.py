@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from gfm import elements, visible
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.commands import (
     HELP_TEXT,
@@ -13,6 +16,7 @@ from bot.commands import (
     Reply,
     parse_comment,
 )
+from bot.forge.base import BOT_LOGIN
 
 PLAN, APPLY, UNLOCK, HELP = (Command(name=n) for n in CommandName)
 
@@ -71,7 +75,7 @@ def test_another_bot_login_is_honoured() -> None:
 def test_oversized_comments_are_ignored_before_parsing() -> None:
     body = "/apply\n" + "x" * MAX_COMMENT_BYTES
     assert parse_comment(body, author="bob") == Ignore(reason="comment is larger than 64 KiB")
-    assert parse_comment("/apply\n" + "x" * 1000, author="bob") == APPLY
+    assert parse_comment("/plan\n" + "x" * 1000, author="bob") == PLAN
 
 
 REPLIES = [
@@ -107,3 +111,56 @@ def test_help_text_lists_every_command_and_the_apply_rules() -> None:
         assert f"- `/{name.value}`:" in HELP_TEXT
     for requirement in ("write permission", "other than the PR's author", "dry-run", "lock"):
         assert requirement in HELP_TEXT
+
+
+# Property-based: whatever a comment holds, the parser answers with one of its three values.
+
+_COMMANDISH = st.sampled_from(
+    ["/apply", "/plan", "/unlock", "/help", "@infrabot", "@InfraBot apply", "/APPLY", "/", "@"]
+)
+_BODIES = st.one_of(
+    st.text(max_size=300),
+    st.builds(
+        lambda lead, cmd, rest: f"{lead}{cmd}{rest}",
+        st.text(alphabet=" \t\n\r\x0b\x0c\u2028\u00a0", max_size=4),
+        _COMMANDISH,
+        st.text(max_size=80),
+    ),
+    st.binary(max_size=200).map(lambda b: b.decode("utf-8", "surrogateescape")),
+)
+
+
+@given(body=_BODIES, author=st.text(max_size=40))
+def test_no_comment_makes_the_parser_raise(body: str, author: str) -> None:
+    parsed = parse_comment(body, author=author)
+    assert isinstance(parsed, Command | Reply | Ignore)
+    if isinstance(parsed, Reply):
+        shown = visible(parsed.text)
+        assert elements(parsed.text) <= {"p", "code", "strong", "ul", "li"}
+        assert "@" not in shown.replace(f"@{BOT_LOGIN}", "")  # no mention of anyone else
+
+
+@given(body=_BODIES)
+def test_apply_runs_only_when_it_is_the_whole_comment(body: str) -> None:
+    if parse_comment(body, author="bob") == APPLY:
+        lines = [line.strip() for line in body.splitlines() if line.strip()]
+        assert len(lines) == 1
+        assert lines[0].lower().split() in (
+            ["/apply"],
+            ["@infrabot", "apply"],
+            ["@infrabot", "/apply"],
+        )
+
+
+@given(suffix=st.text(min_size=1, max_size=60).filter(lambda t: t.strip()))
+def test_apply_with_anything_after_it_is_answered_not_run(suffix: str) -> None:
+    for body in (f"/apply {suffix}", f"/apply\n{suffix}"):
+        parsed = parse_comment(body, author="bob")
+        assert isinstance(parsed, Reply), (body, parsed)
+        assert "nothing was applied" in parsed.text or "takes no arguments" in parsed.text
+
+
+def test_apply_with_an_explanation_below_is_answered() -> None:
+    parsed = parse_comment("/apply\n\nonly after the freeze ends", author="bob")
+    assert isinstance(parsed, Reply) and "must be alone in its comment" in parsed.text
+    assert parse_comment("/apply\n\n", author="bob") == APPLY

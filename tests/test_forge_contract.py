@@ -160,11 +160,52 @@ def test_bad_topics_are_refused(world: World, topic: str) -> None:
         world.forge.ensure_comment(issue.number, topic, "x")
 
 
-def test_comment_size_is_bounded_like_github(world: World) -> None:
+def test_a_persons_comment_is_bounded_like_github(world: World) -> None:
     issue = world.people.create_issue("t", "b", "bob")
-    with pytest.raises(InputError, match=f"the limit is {MAX_COMMENT}"):
-        world.forge.ensure_comment(issue.number, "plan", "x" * MAX_COMMENT)
+    # Locally the forge refuses it; on GitHub, GitHub itself does (422).
+    with pytest.raises(Exception, match=rf"(the limit is|maximum is) {MAX_COMMENT}"):
+        world.people.add_comment(issue.number, "x" * (MAX_COMMENT + 1), "bob")
     assert world.forge.comments(issue.number) == []
+
+
+def test_the_bots_long_comment_is_cut_keeping_its_summary_and_its_end(world: World) -> None:
+    issue = world.people.create_issue("t", "b", "bob")
+    body = "### Summary\n\n" + "log line\n" * 20000 + "### What failed\n\n- task x\n"
+    world.forge.ensure_comment(issue.number, "plan", body)
+    (comment,) = world.forge.comments(issue.number)
+    assert len(comment.body) < MAX_COMMENT
+    assert comment.body.startswith("### Summary") and comment.body.endswith("- task x\n")
+    assert "characters cut here" in comment.body
+
+
+SECRET = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2"
+
+
+def test_nothing_the_bot_posts_carries_a_secret(world: World) -> None:
+    number = _open(world)
+    world.forge.ensure_comment(number, "plan", f"token: {SECRET}")
+    world.forge.update_pull_request(number, body=f"the key is {SECRET}")
+    again = world.forge.open_pull_request(
+        branch="feature",
+        base="main",
+        title=f"t {SECRET}",
+        body=SECRET,
+        issue=None,
+        author=BOT_LOGIN,
+    )
+    world.forge.close_issue(1, f"closing; password={SECRET}")
+    texts = [c.body for n in (1, number) for c in world.forge.comments(n)]
+    ticket = world.forge.create_issue(f"Reconcile {SECRET}", f"drift: {SECRET}", BOT_LOGIN)
+    texts += [again.body, again.title, world.forge.pull_request(number).body]
+    texts += [ticket.title, ticket.body, world.forge.issue(ticket.number).body]
+    assert texts and all(SECRET not in t and "A1b2C3d4" not in t for t in texts), texts
+
+
+def test_a_marker_inside_the_bots_body_is_not_a_marker(world: World) -> None:
+    issue = world.people.create_issue("t", "b", "bob")
+    world.forge.ensure_comment(issue.number, "plan", "`<!-- infrabot:topic=evidence-x -->`")
+    (comment,) = world.forge.comments(issue.number)
+    assert comment.topic == "plan" and "<!-- infrabot:topic" not in comment.body
 
 
 def test_open_pull_request_is_idempotent_per_branch(world: World) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gfm import visible, walk
+
 from bot.model import Finding, ValidationReport
 from bot.validate.render import render_report_markdown
 
@@ -40,10 +42,31 @@ SNAPSHOT = """\
 
 | | check | location | message |
 | --- | --- | --- | --- |
-| ⚠️ | yamllint | `infra/state/sites/a.yaml:7` | missing starting space in comment [comments], column 15 |
+| ⚠️ | yamllint | `infra/state/sites/a.yaml:7` | missing starting space in comment \\[comments\\], column 15 |
 | ❌ | schema | `infra/state/containers/a.yaml:9 $.memory` | 'lots' is not of type 'integer' |
-| ❌ | policy | `infra/state/sites/a.yaml $.owner` | Site 'a' has no owner: policy requires one (add 'owner: &lt;team&gt;') or else \\| x |
+| ❌ | policy | `infra/state/sites/a.yaml $.owner` | Site 'a' has no owner: policy requires one (add \\`owner: &lt;team&gt;\\`) or else \\| x |
 """  # noqa: E501 - a snapshot is compared verbatim
+
+
+def test_on_github_the_message_reads_as_written() -> None:
+    md = render_report_markdown(REPORT)
+    shown = visible(md)
+    assert "(add `owner: <team>`) or else | x" in shown
+    assert "[comments]" in shown and "&lt;" not in shown
+    assert walk(md).tags.count("tr") == 4
+
+
+def test_a_hostile_value_stays_in_its_cell() -> None:
+    finding = Finding(
+        check="schema",
+        file="infra/state/sites/x|y.yaml",
+        path="$.domain",
+        message="'<h1>✅ approved</h1> | [x](https://evil.example) `' is not a 'hostname'",
+    )
+    md = render_report_markdown(ValidationReport(checks=("schema",), findings=(finding,)))
+    walker = walk(md)
+    assert walker.tags.count("td") == 4 and "h1" not in walker.tags and "a" not in walker.tags
+    assert "<h1>✅ approved</h1> | [x](https://evil.example) `" in visible(md)
 
 
 def test_snapshot() -> None:

@@ -11,6 +11,12 @@ decides permission; ``bot.commands.authorize`` does that for /apply.
 A line like ``/etc/hosts is wrong`` is a path, not a command: only ``/word`` followed by
 whitespace or the end of the line is.  Text echoed back is reduced to a short run of
 safe characters so a reply can never carry mentions or markup from the comment.
+
+Later lines may explain a ``/plan`` (``/plan`` + "because the head moved"), but not an
+``/apply``: text below it could be a condition the bot cannot read ("only after the
+freeze"), so an ``/apply`` that is not alone in its comment is answered, not run.
+Whatever the text, the parser returns one of the three values and never raises
+(``tests/test_commands_parse.py`` checks that with hypothesis).
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ class Ignore(_Frozen):
 # One line each; the order is the order of the help text.
 _DESCRIPTIONS: dict[CommandName, str] = {
     CommandName.PLAN: "validate this pull request and dry-run it on the hosts it touches",
-    CommandName.APPLY: "apply this pull request's head to the estate (requirements below)",
+    CommandName.APPLY: "apply this pull request's head to the estate (alone in its comment; "
+    "requirements below)",
     CommandName.UNLOCK: "release the estate lock held by this pull request",
     CommandName.HELP: "show this help",
 }
@@ -85,7 +92,17 @@ def parse_comment(
     words = _command_words(_first_line(body), bot_login)
     if words is None:
         return Ignore(reason="not a command")
-    return _resolve(words)
+    parsed = _resolve(words)
+    if parsed == Command(name=CommandName.APPLY) and _has_more_than_one_line(body):
+        return Reply(
+            text="`/apply` must be alone in its comment: nothing was applied. Other text "
+            "could be a condition I cannot read; comment `/apply` on its own when it holds."
+        )
+    return parsed
+
+
+def _has_more_than_one_line(body: str) -> bool:
+    return sum(1 for line in body.splitlines() if line.strip()) > 1
 
 
 def _is_bot(author: str, bot_login: str) -> bool:

@@ -135,6 +135,14 @@ def acceptance_criteria(changes: Changes, estate: Estate) -> tuple[str, ...]:
     return tuple(out)
 
 
+def criteria_for(resource: Resource, estate: Estate, *, present: bool) -> tuple[str, ...]:
+    """What a plan promises about one resource once applied (``estate`` is the result):
+    verification decides exactly these sentences."""
+    if present:
+        return tuple(_created(resource, estate, estate.containers()))
+    return tuple(_deleted(resource))
+
+
 def _listing(changes: Sequence[ResourceChange | PlannedChange]) -> str:
     items = [f"{c.kind} {c.name}" for c in changes]
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
@@ -176,4 +184,12 @@ def objective(title: str) -> str:
     return " ".join(text.split())[:200] or "(untitled)"
 
 
-__all__ = ["acceptance_criteria", "objective", "planned", "rollback", "summary", "validation_steps"]
+__all__ = [
+    "acceptance_criteria",
+    "criteria_for",
+    "objective",
+    "planned",
+    "rollback",
+    "summary",
+    "validation_steps",
+]

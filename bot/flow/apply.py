@@ -156,7 +156,8 @@ def changed_resources(before: Estate, after: Estate) -> list[Resource]:
 
 
 def _post(svc: Services, pr: PullRequest, evidence: Evidence) -> None:
-    body = render_evidence(evidence, pr.issue)
+    plan = svc.records.plan(pr.issue) if pr.issue else None
+    body = render_evidence(evidence, pr.issue, plan.acceptance_criteria if plan else ())
     if not evidence.ok:
         body += "\n" + render_apply_failure(
             evidence, pr.number, merged=pr.state == "merged", issue=pr.issue

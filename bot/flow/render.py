@@ -1,67 +1,85 @@
 """Markdown the bot posts: plans, questions, PR bodies, dry-runs, refusals, evidence.
 
-Pure functions of typed values.  Everything passes ``redact`` and is bounded in size;
-the full logs stay in artifacts, and comments link to them.
+Pure functions of typed values.  Text the bot did not write — titles, names, YAML values,
+task names, Ansible output, a service's answer — goes through ``bot.markdown`` (``text``,
+``code``, ``fence``) so it reads as text, never as markup.  Each comment leads with one
+line a reviewer can scan; detail folds into ``<details>``.  Sizes are bounded here per
+section (diffs, rows), and the forge bounds and redacts the whole body again when it
+posts (``bot.forge.base.posted``); the full logs stay in artifacts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from bot.execute import redact
-from bot.model import Clarification, DryRun, Evidence, Plan, RunStatus, TaskResult
+from bot.markdown import bullets, code, details, fence, text
+from bot.model import (
+    Clarification,
+    DryRun,
+    Evidence,
+    Plan,
+    RunStatus,
+    TaskResult,
+    Verification,
+)
 
 MAX_DIFF = 6000
 MAX_ROWS = 40
 
 
-def clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n… ({len(text) - limit} more characters in the full log)"
+def clip(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    return value[:limit] + f"\n… ({len(value) - limit} more characters in the full log)"
 
 
-def _bullets(items: Iterable[str]) -> str:
-    return "\n".join(f"- {redact(i)}" for i in items) or "- (none)"
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def render_plan(plan: Plan) -> str:
+    hosts = sorted({h for c in plan.changes for h in c.hosts})
     rows = "\n".join(
-        f"| {c.action.value} | {c.kind} | `{c.name}` | `{c.path}` | {', '.join(c.hosts)} |"
+        f"| {c.action.value} | {text(c.kind)} | {code(c.name, cell=True)} "
+        f"| {code(c.path, cell=True)} | {text(', '.join(c.hosts)) or '—'} |"
         for c in plan.changes
     )
-    return f"""### Plan for #{plan.ticket}: {redact(plan.objective)}
+    criteria = "\n".join(f"- [ ] {text(c)}" for c in plan.acceptance_criteria) or "- (none)"
+    more = (
+        f"**What I read**\n{bullets(text(r) for r in plan.read)}\n\n"
+        f"**Assumptions**\n{bullets(text(a) for a in plan.assumptions)}\n\n"
+        f"**Validation**\n{bullets(text(v) for v in plan.validation_steps)}\n\n"
+        f"**Engine:** {text(plan.engine)} · "
+        f"**Capabilities:** {text(', '.join(plan.capabilities))}"
+    )
+    fold = (
+        f"How I planned this: {_plural(len(plan.read), 'file')} read, "
+        f"{_plural(len(plan.assumptions), 'assumption')}, "
+        f"{_plural(len(plan.validation_steps), 'validation step')}"
+    )
+    return f"""### Plan for #{plan.ticket}: {text(plan.objective)}
 
-**Capabilities:** {", ".join(plan.capabilities)} · **Risk:** {plan.risk.value} · \
-**Engine:** {plan.engine}
-
-**What I read**
-{_bullets(plan.read)}
-
-**Assumptions**
-{_bullets(plan.assumptions)}
-
-**Changes**
+**{_plural(len(plan.changes), "change")}** on {text(", ".join(hosts)) or "no host"} · \
+risk **{plan.risk.value}**
 
 | action | kind | name | file | hosts |
 |---|---|---|---|---|
 {rows}
 
-**Validation**
-{_bullets(plan.validation_steps)}
-
 **Acceptance criteria**
-{_bullets(plan.acceptance_criteria)}
+{criteria}
 
-**Rollback:** {redact(plan.rollback)}
+**Rollback:** {text(plan.rollback)}
+
+{details(fold, more)}
 """
 
 
 def render_clarification(question: Clarification) -> str:
-    asks = "\n".join(f"{i}. {redact(q)}" for i, q in enumerate(question.questions, 1))
+    asks = "\n".join(f"{i}. {text(q)}" for i, q in enumerate(question.questions, 1))
     return f"""### I need a little more before I can plan this
 
-{redact(question.reason)}
+{text(question.reason)}
 
 {asks}
 
@@ -69,34 +87,72 @@ Reply on this issue; I will pick the work up from your answer.
 """
 
 
+def render_stopped(message: str) -> str:
+    """The bot gave up on a ticket: say why, as text."""
+    return f"### I stopped\n\n{text(message, 4000)}\n"
+
+
+def render_pr_opened(number: int, branch: str) -> str:
+    return f"Opened pull request #{number} ({code(branch)}) with the plan, validation and dry-run."
+
+
 def _task_row(task: TaskResult) -> str:
-    note = " (unverified in check mode)" if task.unverified else ""
-    msg = f" — {clip(redact(task.message), 200)}" if task.message else ""
-    return f"| {task.host} | {redact(task.task)}{note} | {task.status}{msg} |"
+    note = " *(unverified in check mode)*" if task.unverified else ""
+    msg = f" — {text(task.message, 200)}" if task.message else ""
+    return f"| {text(task.task, 120)}{note} | {task.status}{msg} |"
+
+
+def _host_summary(host: str, tasks: Sequence[TaskResult]) -> str:
+    """``proxy1 — 1 change, 1 unverified: Render the vhosts``."""
+    changed = [t for t in tasks if t.status == "changed"]
+    failed = [t for t in tasks if t.status in ("failed", "unreachable")]
+    parts = [_plural(len(changed), "change")]
+    if failed:
+        parts.append(f"{len(failed)} failed")
+    unverified = sum(t.unverified for t in tasks)
+    if unverified:
+        parts.append(f"{unverified} unverified")
+    names = ", ".join(dict.fromkeys(t.task for t in (failed or changed)))
+    return f"{host} — {', '.join(parts)}" + (f": {names}" if names else "")
+
+
+def _host_section(host: str, tasks: Sequence[TaskResult]) -> str:
+    notable = [t for t in tasks if t.status not in ("ok", "skipped") or t.unverified]
+    rows = "\n".join(_task_row(t) for t in notable[:MAX_ROWS])
+    hidden = len(notable) - MAX_ROWS
+    table = f"| task | result |\n|---|---|\n{rows}" if rows else "No task changes anything."
+    if hidden > 0:
+        table += f"\n\n… and {hidden} more in the full log"
+    diffs = "\n".join(t.diff for t in tasks if t.status == "changed" and t.diff)
+    body = table + (f"\n\n{fence(clip(diffs, MAX_DIFF), 'diff')}" if diffs else "")
+    return details(_host_summary(host, tasks)[:300], body)
 
 
 def render_run(run: DryRun, title: str) -> str:
     if run.status is RunStatus.SKIPPED:
         why = run.error or "no host is affected by this change"
-        return f"#### {title}: not run\n\n{redact(why)}\n"
+        return f"#### {title}: not run\n\n{text(why)}\n"
     icon = "✅" if run.ok else ("⚠️" if run.status is RunStatus.UNKNOWN else "❌")
     recap = "\n".join(
-        f"| {h.host} | {h.ok} | {h.changed} | {h.failed} | {h.skipped} | {h.unreachable} |"
+        f"| {text(h.host)} | {h.ok} | {h.changed} | {h.failed} | {h.skipped} | {h.unreachable} |"
         for h in run.recap
     )
-    notable = [t for t in run.tasks if t.status not in ("ok", "skipped") or t.unverified]
-    notable = notable[:MAX_ROWS]
-    tasks = "\n".join(_task_row(t) for t in notable) or "| | (no changes) | |"
-    diffs = "\n".join(t.diff for t in run.changed() if t.diff)
     parts = [
-        f"#### {icon} {title} ({run.status.value}) on {', '.join(run.hosts)} "
-        f"at `{run.head_sha[:7]}`",
-        "| host | ok | changed | failed | skipped | unreachable |\n|---|---|---|---|---|---|\n"
-        + recap,
-        "| host | task | result |\n|---|---|---|\n" + tasks,
+        f"#### {icon} {title} ({run.status.value}) on {text(', '.join(run.hosts))} "
+        f"at {code(run.head_sha[:7])}",
     ]
     if run.error:
-        parts.append(f"**{redact(run.error)}**")
+        parts.append(f"**{text(run.error, 1000)}**")
+    parts.append(
+        "| host | ok | changed | failed | skipped | unreachable |\n|---|---|---|---|---|---|\n"
+        + recap
+    )
+    hosts = list(dict.fromkeys([*run.hosts, *(t.host for t in run.tasks)]))
+    parts += [
+        _host_section(h, [t for t in run.tasks if t.host == h])
+        for h in hosts
+        if any(t.host == h for t in run.tasks)
+    ]
     if run.unverified():
         parts.append(
             "Check mode cannot vouch for the tasks marked *unverified* (commands, probes, "
@@ -105,55 +161,46 @@ def render_run(run: DryRun, title: str) -> str:
     if run.nginx_check is not None:
         verdict = "passes" if run.nginx_ok else "FAILS"
         parts.append(
-            f"`nginx -t` on the rendered config {verdict}:\n```\n"
-            f"{clip(redact(run.nginx_check), 1500)}\n```"
+            f"`nginx -t` on the rendered config {verdict}:\n\n{fence(clip(run.nginx_check, 1500))}"
         )
     if run.dnsmasq_check is not None:
         verdict = "passes" if run.dnsmasq_ok else "FAILS"
         parts.append(
-            f"`dnsmasq --test` on the rendered DNS files {verdict}:\n```\n"
-            f"{clip(redact(run.dnsmasq_check), 1500)}\n```"
-        )
-    if diffs:
-        parts.append(
-            f"<details><summary>Diffs</summary>\n\n```diff\n"
-            f"{clip(redact(diffs), MAX_DIFF)}\n```\n</details>"
+            f"`dnsmasq --test` on the rendered DNS files {verdict}:\n\n"
+            f"{fence(clip(run.dnsmasq_check, 1500))}"
         )
     if run.drift:
         parts.append(_drift(run.drift))
     if run.log_path:
-        parts.append(f"Full log: `{run.log_path}`")
+        parts.append(f"Full log: {code(run.log_path)}")
     return "\n\n".join(parts) + "\n"
 
 
 def _drift(tasks: Sequence[TaskResult]) -> str:
     """Changes the dry-run predicts that the change does not cause, kept apart from it."""
-    rows = "\n".join(_task_row(t) for t in tasks[:MAX_ROWS])
-    return (
-        f"<details><summary>Drift: {len(tasks)} predicted change(s) this PR does not cause "
-        "(the estate differs from the base branch; <code>infrabot reconcile</code> fixes it)"
-        f"</summary>\n\n| host | task | result |\n|---|---|---|\n{rows}\n</details>"
+    rows = "\n".join(f"| {text(t.host)} {_task_row(t)}" for t in tasks[:MAX_ROWS])
+    summary = (
+        f"Drift: {len(tasks)} predicted change(s) this PR does not cause (the estate "
+        "differs from the base branch; infrabot reconcile fixes it)"
     )
+    return details(summary, f"| host | task | result |\n|---|---|---|\n{rows}")
 
 
 def render_pr_body(
     plan_md: str, diffstat: str, validation_md: str, run_md: str, issue: int | None
 ) -> str:
+    """The PR's description: plan, diff summary, validation and dry-run, each under its own
+    heading (the sections bring theirs: none is repeated here)."""
     closes = f"Closes #{issue}.\n\n" if issue else ""
-    return f"""{closes}{plan_md}
----
-### Diff summary
-```
-{clip(redact(diffstat), 3000)}
-```
+    plan = f"{plan_md.strip()}\n\n---\n" if plan_md.strip() else ""
+    return f"""{closes}{plan}
+{details("Diff summary", fence(clip(diffstat, 3000)))}
 
 ---
-### Validation
-{validation_md}
+{validation_md.strip()}
 
 ---
-### Dry-run
-{run_md}
+{run_md.strip()}
 
 Comment `/plan` to re-run validation and the dry-run, `/apply` to apply before merge, \
 `/help` for more. Merging applies the change.
@@ -161,45 +208,75 @@ Comment `/plan` to re-run validation and the dry-run, `/apply` to apply before m
 
 
 def render_refusal(action: str, reasons: Sequence[str]) -> str:
-    return f"### `{action}` refused\n\n{_bullets(reasons)}\n"
+    """Why an action was refused, one reason a line.  It opens with bold text, not a heading,
+    so it reads right after a mention of who asked (``@bob: **`/apply` refused**``)."""
+    return f"**{code(action)} refused**\n\n{bullets(text(r, 1000) for r in reasons)}\n"
 
 
-def render_evidence(ev: Evidence, issue: int | None) -> str:
-    verdict = "✅ applied and verified" if ev.ok else "❌ apply did not complete cleanly"
-    checks = "\n".join(
-        f"| {'✅' if v.ok else '❌'} | {v.check} | {clip(redact(v.detail), 300)} |"
-        for v in ev.verifications
+def _criterion_line(criterion: str, checks: Sequence[Verification]) -> str:
+    deciding = [v for v in checks if criterion in v.criteria]
+    if not deciding:
+        return f"- ⚪ not verified: {text(criterion)}"
+    ok = all(v.ok for v in deciding)
+    detail = "; ".join(v.detail for v in deciding)
+    return f"- {'✅' if ok else '❌'} {text(criterion)} — {text(detail, 300)}"
+
+
+def render_criteria(criteria: Sequence[str], checks: Sequence[Verification]) -> str:
+    """The plan's acceptance criteria, one line each: ✅ / ❌ with what was seen, or
+    "not verified".  Criteria a check decided that the plan did not state come after."""
+    extra = [c for v in checks for c in v.criteria if c not in criteria]
+    lines = [_criterion_line(c, checks) for c in (*criteria, *dict.fromkeys(extra))]
+    return "\n".join(lines) or "- (no acceptance criteria)"
+
+
+def verification_table(checks: Sequence[Verification]) -> str:
+    rows = "\n".join(
+        f"| {'✅' if v.ok else '❌'} | {text(v.check)} | {text(v.detail, 300)} |" for v in checks
     )
+    return f"| | check | detail |\n|---|---|---|\n{rows or '| | (nothing to verify) | |'}"
+
+
+def render_evidence(ev: Evidence, issue: int | None, criteria: Sequence[str] = ()) -> str:
+    unverified = [c for c in criteria if not any(c in v.criteria for v in ev.verifications)]
+    if not ev.ok:
+        verdict = "❌ apply did not complete cleanly"
+    elif unverified:
+        n = len(unverified)
+        verdict = f"✅ applied; {n} acceptance {'criterion' if n == 1 else 'criteria'} not verified"
+    else:
+        verdict = "✅ applied and verified"
     changed = (
-        "\n".join(f"- {t.host}: {redact(t.task)}" for t in ev.apply.changed()[:MAX_ROWS])
+        "\n".join(f"- {text(t.host)}: {text(t.task, 200)}" for t in ev.apply.changed()[:MAX_ROWS])
         or "- (nothing changed)"
     )
     return f"""### Evidence: {verdict}
 
-Applied `{ev.merge_sha[:7]}` at {ev.at.isoformat(timespec="seconds")}.
+Applied {code(ev.merge_sha[:7])} at {ev.at.isoformat(timespec="seconds")}.
 
-{render_run(ev.apply, "Apply")}
-**Changed tasks**
-{changed}
+**Acceptance criteria**
+{render_criteria(criteria, ev.verifications)}
 
 **Verification**
 
-| | check | detail |
-|---|---|---|
-{checks or "| | (nothing to verify) | |"}
-"""
+{verification_table(ev.verifications)}
+
+**Changed tasks**
+{changed}
+
+{render_run(ev.apply, "Apply")}"""
 
 
 def render_apply_failure(ev: Evidence, pr: int, *, merged: bool, issue: int | None) -> str:
     failed = ev.apply.failed()
     what = "\n".join(
-        f"- `{t.host}`: task **{redact(t.task)}** failed: {clip(redact(t.message), 400)}"
+        f"- {code(t.host)}: task **{text(t.task, 200)}** failed: {text(clip(t.message, 400))}"
         for t in failed
     )
     if ev.apply.status is RunStatus.UNKNOWN:
-        what = f"- {redact(ev.apply.error or 'the run ended without a recap')}"
+        what = f"- {text(ev.apply.error or 'the run ended without a recap')}"
     bad = "\n".join(
-        f"- {v.check}: {clip(redact(v.detail), 300)}" for v in ev.verifications if not v.ok
+        f"- {text(v.check)}: {text(v.detail, 300)}" for v in ev.verifications if not v.ok
     )
     return f"""### What failed
 {what or "- (no task failed)"}
@@ -212,17 +289,17 @@ def render_apply_failure(ev: Evidence, pr: int, *, merged: bool, issue: int | No
 def _next_steps(pr: int, *, merged: bool, issue: int | None) -> str:
     """Advice that fits where the pull request stands."""
     if merged:
-        text = (
+        advice = (
             f"**To roll back:** run `infrabot pr revert {pr}` to open a revert pull request; "
             "merging it applies the previous state. Or fix forward in a new PR."
         )
     else:
-        text = (
+        advice = (
             "**Next:** the pull request is still open and main is unchanged: fix the change "
             "and push (then comment /plan), or run `infrabot reconcile` to bring the hosts "
             "back to main."
         )
-    return text + (f" Issue #{issue} stays open." if issue else "")
+    return advice + (f" Issue #{issue} stays open." if issue else "")
 
 
 def summarize_run(run: DryRun) -> str:

@@ -11,7 +11,12 @@ from bot.engines.base import EngineContext
 from bot.errors import InfrabotError
 from bot.estate import apply_changes
 from bot.flow.checks import check_pr
-from bot.flow.render import render_clarification, render_plan
+from bot.flow.render import (
+    render_clarification,
+    render_plan,
+    render_pr_opened,
+    render_stopped,
+)
 from bot.flow.services import Services
 from bot.flow.trees import capabilities_of, estate_of, files_read, snapshot
 from bot.forge.base import BOT_LOGIN
@@ -155,16 +160,12 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
         {"branch": branch},
         {"pr": pr.number, "head": sha},
     )
-    svc.forge.ensure_comment(
-        ticket.number,
-        "pr",
-        f"Opened pull request #{pr.number} (`{branch}`) with the plan, validation and dry-run.",
-    )
+    svc.forge.ensure_comment(ticket.number, "pr", render_pr_opened(pr.number, branch))
     check_pr(svc, pr.number)
     return IssueOutcome("pr", f"opened PR #{pr.number}", pr=pr.number)
 
 
 def _fail(svc: Services, ticket: Ticket, message: str) -> IssueOutcome:
-    svc.forge.ensure_comment(ticket.number, "failure", f"### I stopped\n\n{message}\n")
+    svc.forge.ensure_comment(ticket.number, "failure", render_stopped(message))
     svc.record(ticket.number, BOT_LOGIN, "pr.failed", "failed", {}, {"message": message})
     return IssueOutcome("failed", message)

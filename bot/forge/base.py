@@ -10,7 +10,10 @@ adding another: a redelivered event changes nothing more.  Statuses are *set* pe
 
 A topic is only meaningful on a comment written by the bot: anyone can paste a marker
 into their own comment, so match ``author`` as well as ``topic`` (``ensure_comment``
-does).  An approval counts only on the pull request's current head and never when it
+does).  Everything the bot posts — comments, pull request bodies — goes through
+``posted``: credentials masked, no topic marker inside the body, cut to GitHub's size
+limit keeping its head and its end.  Forges call it where they write, so no caller can
+forget it.  An approval counts only on the pull request's current head and never when it
 comes from the PR's author (``PullRequest.approvals``).
 """
 
@@ -25,10 +28,14 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import InputError
+from bot.execute.redact import redact
+from bot.markdown import MARKER_START, bound
 
 BOT_LOGIN = "infrabot"
 MAX_COMMENT = 65536
 """GitHub's limit on an issue or PR comment body, in characters (marker included)."""
+MAX_TITLE = 256
+"""GitHub's limit on an issue or pull request title, in characters."""
 
 _TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 _MARKER = re.compile(r"<!-- infrabot:topic=([A-Za-z0-9][A-Za-z0-9._:/-]{0,99}) -->\n?")
@@ -178,9 +185,14 @@ def check_topic(topic: str) -> str:
 
 def with_marker(topic: str, body: str) -> str:
     """The raw comment text the forge stores: hidden marker, then the visible body."""
-    raw = f"<!-- infrabot:topic={check_topic(topic)} -->\n{body}"
-    check_body(raw)
-    return raw
+    marker = f"<!-- infrabot:topic={check_topic(topic)} -->\n"
+    return check_body(marker + posted(body, MAX_COMMENT - len(marker)))
+
+
+def posted(body: str, limit: int = MAX_COMMENT) -> str:
+    """What the bot may post of ``body``: redacted, without a topic marker, within ``limit``."""
+    safe = redact(body).replace(MARKER_START, MARKER_START.replace(":", "\u2060:"))
+    return bound(safe, limit)
 
 
 def split_marker(raw: str) -> tuple[str | None, str]:
@@ -189,6 +201,11 @@ def split_marker(raw: str) -> tuple[str | None, str]:
     if found is None:
         return None, raw
     return found.group(1), raw[found.end() :]
+
+
+def posted_title(title: str) -> str:
+    """A title the bot may post: redacted, one line, within GitHub's 256 characters."""
+    return " ".join(redact(title).split())[:MAX_TITLE]
 
 
 def check_body(raw: str) -> str:

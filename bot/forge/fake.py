@@ -27,6 +27,8 @@ from bot.forge.base import (
     check_body,
     check_review,
     not_found,
+    posted,
+    posted_title,
     split_marker,
     with_marker,
 )
@@ -132,6 +134,7 @@ class FakeForge:
             raise InputError(f"a pull request needs a branch other than its base {base!r}")
         if not title.strip():
             raise InputError("a pull request needs a title")
+        body, title = posted(body), posted_title(title)
         if issue is not None:
             self._check(issue)
         for pr in self._prs.values():
@@ -156,7 +159,7 @@ class FakeForge:
         return pr
 
     def update_pull_request(self, number: int, *, body: str) -> PullRequest:
-        check_body(body)
+        body = posted(body)
         pr = self.pull_request(number).model_copy(update={"body": body})
         self._prs[number] = pr
         return pr
@@ -188,6 +191,8 @@ class FakeForge:
     ) -> Issue:
         if not title.strip():
             raise InputError("an issue needs a title")
+        if author == BOT_LOGIN:  # the bot opens tickets too: what it posts is redacted
+            title, body = posted_title(title), posted(body)
         check_body(body)
         issue = Issue(
             number=self._number(),

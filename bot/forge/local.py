@@ -38,6 +38,8 @@ from bot.forge.base import (
     check_body,
     check_review,
     not_found,
+    posted,
+    posted_title,
     split_marker,
     with_marker,
 )
@@ -277,6 +279,7 @@ class LocalForge:
             raise InputError(f"a pull request needs a branch other than its base {base!r}")
         if not title.strip():
             raise InputError("a pull request needs a title")
+        body, title = posted(body), posted_title(title)
         head_sha, base_sha = self._need_tip(branch), self._need_tip(base)
         with self.db.transaction(write=True) as conn:
             if issue is not None:
@@ -301,7 +304,7 @@ class LocalForge:
             return self._pull(conn, self._item(conn, int(cur.lastrowid or 0)))
 
     def update_pull_request(self, number: int, *, body: str) -> PullRequest:
-        check_body(body)
+        body = posted(body)
         with self.db.transaction(write=True) as conn:
             self._pr_row(conn, number)
             conn.execute("UPDATE items SET body = ? WHERE number = ?", (body, number))
@@ -347,6 +350,8 @@ class LocalForge:
         self._check_user(author)
         if not title.strip():
             raise InputError("an issue needs a title")
+        if author == BOT_LOGIN:  # the bot opens tickets too: what it posts is redacted
+            title, body = posted_title(title), posted(body)
         check_body(body)
         with self.db.transaction(write=True) as conn:
             cur = conn.execute(

@@ -198,6 +198,8 @@ class Verification(_Frozen):
     check: str
     ok: bool
     detail: str
+    criteria: tuple[str, ...] = ()
+    """The plan's acceptance criteria this check decides (the same wording, word for word)."""
 
 
 class Evidence(_Frozen):

@@ -1,7 +1,12 @@
-"""A validation report as a compact markdown section for a PR body or status comment. Pure."""
+"""A validation report as a compact markdown section for a PR body or status comment. Pure.
+
+Findings quote file names, JSON paths and values from the PR: each cell is escaped with
+``bot.markdown`` so a value cannot break the table or inject markup.
+"""
 
 from __future__ import annotations
 
+from bot.markdown import code, text
 from bot.model import Finding, ValidationReport
 
 MAX_FINDINGS = 50
@@ -49,11 +54,5 @@ def _check_line(report: ValidationReport) -> str:
 
 def _row(finding: Finding) -> str:
     icon = "❌" if finding.severity == "error" else "⚠️"
-    where = f"`{_cell(finding.location())}`" if finding.location() else ""
-    return f"| {icon} | {finding.check} | {where} | {_cell(finding.message)} |"
-
-
-def _cell(text: str) -> str:
-    """One table cell: no line breaks, no column breaks, no stray code spans."""
-    flat = " ".join(text.split()).replace("|", "\\|").replace("`", "'")
-    return flat.replace("<", "&lt;").replace(">", "&gt;")
+    where = code(finding.location(), 200, cell=True) if finding.location() else ""
+    return f"| {icon} | {finding.check} | {where} | {text(finding.message, 500)} |"

@@ -49,6 +49,8 @@ from bot.forge.base import (
     StatusState,
     check_body,
     not_found,
+    posted,
+    posted_title,
     split_marker,
     with_marker,
 )
@@ -232,6 +234,7 @@ class GitHubForge:
             raise InputError("a pull request needs a title")
         if author != BOT_LOGIN:
             raise InputError("on GitHub the bot opens only its own pull requests")
+        body, title = posted(body), posted_title(title)
         if issue is not None:
             self.issue(issue)
         owner = self.settings.repository.split("/")[0]
@@ -256,7 +259,7 @@ class GitHubForge:
             return self._pull_model(made)
 
     def update_pull_request(self, number: int, *, body: str) -> PullRequest:
-        check_body(body)
+        body = posted(body)
         current = self.pull_request(number)
         with _errors(f"updating pull request #{number}", number):
             self._pull(number).edit(body=_with_issue(current.issue, body))
@@ -308,7 +311,7 @@ class GitHubForge:
             raise InputError("on GitHub the bot opens only its own issues")
         if not title.strip():
             raise InputError("an issue needs a title")
-        check_body(body)
+        title, body = posted_title(title), posted(body)
         with _errors("opening an issue"):
             made = self.repo.create_issue(title, body=body, labels=list(labels))
             number = made.number
