@@ -37,6 +37,8 @@ from bot.flow.status import post_status
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of, snapshot
 from bot.forge.base import BOT_LOGIN, Permission, PullRequest
+from bot.markdown import code
+from bot.markdown import text as md_text
 from bot.model import Evidence
 from bot.validate.policy import active_freeze, approvals_required, load_policy
 
@@ -110,8 +112,8 @@ def _plan(svc: Services, pr: PullRequest, _: Command, author: str, reply: str) -
         svc.progress(f"PR #{pr.number}: {pr.base_branch} moved; re-drafting #{pr.issue} on it")
         drafted = handle_issue(svc, pr.issue)
         text = (
-            f"{pr.base_branch} moved since this change was drafted, so I drafted it again on "
-            f"{pr.base_branch}: {drafted.message}"
+            f"{code(pr.base_branch)} moved since this change was drafted, so I drafted it "
+            f"again on it: {md_text(drafted.message)}"
         )
         svc.forge.ensure_comment(pr.number, reply, f"@{author}: {text}")
         return Outcome(drafted.kind == "pr", text)
@@ -382,9 +384,9 @@ def _skip_apply(
 ) -> Outcome:
     ticket = svc.forge.create_issue(
         f"Merged without passing the gate: PR #{pr.number}",
-        f"PR #{pr.number} was merged as `{sha[:7]}` by @{actor}, but the merged commit is not "
-        "one that passed the gate, so infrabot applied nothing:\n\n"
-        + "\n".join(f"- {p}" for p in problems)
+        f"PR #{pr.number} was merged as {code(sha[:7])} by {md_text('@' + actor)}, but the "
+        "merged commit is not one that passed the gate, so infrabot applied nothing:\n\n"
+        + "\n".join(f"- {md_text(p)}" for p in problems)
         + "\n\nA person must decide: revert the merge, or run `infrabot reconcile` to apply "
         "the base branch as it now is.",
         BOT_LOGIN,

@@ -11,6 +11,7 @@ from typing import Literal
 
 from bot.flow.services import Services
 from bot.forge.base import PullRequest
+from bot.markdown import code, text
 
 Stage = Literal[
     "checking", "checked", "check failed", "refused", "applying", "applied", "apply failed"
@@ -39,8 +40,9 @@ _NEXT = {
 
 def render_status(pr: PullRequest, stage: Stage, detail: str) -> str:
     return (
-        f"**infrabot status:** {_ICON[stage]} {stage} — head `{pr.head_sha[:7]}` on "
-        f"`{pr.base_branch}` `{pr.base_sha[:7]}`\n\n{detail}\n\n**Next:** {_NEXT[stage]}.\n"
+        f"**infrabot status:** {_ICON[stage]} {stage} — head {code(pr.head_sha[:7])} on "
+        f"{code(pr.base_branch)} {code(pr.base_sha[:7])}\n\n{text(detail)}\n\n"
+        f"**Next:** {_NEXT[stage]}.\n"
     )
 
 
