@@ -144,7 +144,8 @@ def retry_after(headers: Any) -> float | None:
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         raw = headers.get(name) if headers is not None else None
         try:
-            return float(raw) / scale if raw is not None else None
+            if raw is not None:
+                return max(0.0, float(raw) / scale)
         except ValueError:
             continue
     return None
