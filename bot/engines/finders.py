@@ -71,6 +71,11 @@ def find_name(facts: Facts, values: Values) -> Outcome:
     phrase = text.service_phrase(facts.prose)
     if phrase:
         return Filled(phrase, f"name {phrase} is made from the request's wording")
+    if facts.creates("Container"):  # "new ct grafana", "an lxc ledger"
+        said = text.tokens_around(facts.prose, r"container|lxc|ct|vm")
+        fresh = [t for t in said if t not in text.NOT_NAMES and not facts.container(t)]
+        if fresh:
+            return _one(fresh[:1], "name")
     known = {c.name for c in facts.estate.containers()} | {s.name for s in facts.sites()}
     mentioned = [t for t in text.tokens_after(facts.prose, "for") if t in known]
     if mentioned:

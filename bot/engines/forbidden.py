@@ -36,10 +36,10 @@ RULES: tuple[tuple[str, str], ...] = (
         "edit the bot's code or the Ansible content: the bot may only edit infra/state/",
     ),
     (
-        r"\b(?:api[_\s-]?keys?|passwords?|secrets?|tokens?|private\s+keys?|credentials?)\b"
+        r"(?:api[_\s-]?keys?|\bpasswords?|\bsecrets?|\btokens?|\bprivate\s+keys?|\bcredentials?)\b"
         r"[^\n]*\b(?:print|show|post|send|reveal|dump|leak|echo|paste|email)\b|"
         r"\b(?:print|show|post|send|reveal|dump|leak|echo|paste|email)\b[^\n]*"
-        r"\b(?:api[_\s-]?keys?|passwords?|secrets?|tokens?|credentials?|environment\s+variables?)\b",
+        r"(?:api[_\s-]?keys?|\bpasswords?|\bsecrets?|\btokens?|\bcredentials?|\benvironment\s+variables?)\b",
         "reveal secrets: nothing the bot posts carries keys, tokens or passwords",
     ),
     (

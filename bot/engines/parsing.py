@@ -240,6 +240,19 @@ def _exists(kind: str, what: str) -> Callable[[Any, Facts, Values], str | None]:
     return check
 
 
+def _check_record(value: str, facts: Facts, values: Values) -> str | None:
+    missing = _exists("DnsRecord", "DNS record")(value, facts, values)
+    if missing or not facts.uses("remove-dns-record") or facts.uses("remove-site"):
+        return missing
+    site = next((s for s in facts.sites() if s.domain == value), None)
+    if site is None:
+        return None
+    return (
+        f"{value} is the domain of site {site.name}, which needs its record: "
+        f"remove the site to take both down (reply `capability: remove-site` and `site: {site.name}`)."
+    )
+
+
 CHECKS: dict[str, Callable[[Any, Facts, Values], str | None]] = {
     "node": _host_role("node"),
     "proxy": _host_role("proxy"),
@@ -252,7 +265,7 @@ CHECKS: dict[str, Callable[[Any, Facts, Values], str | None]] = {
     "container": _check_container,
     "site": _check_site,
     "value": _check_value,
-    "record": _exists("DnsRecord", "DNS record"),
+    "record": _check_record,
     "target": _exists("MonitoringTarget", "monitoring target"),
 }
 

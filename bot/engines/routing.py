@@ -76,8 +76,14 @@ def _longest(found: list[tuple[int, int, str, Capability]]) -> list[tuple[int, i
     return kept
 
 
+CORRECTIONS = re.compile(r"\bno[,\s]+(?:wait|sorry|actually)\b")
+DETERMINERS = frozenset("the a an its their his her our my this that also".split())
+
+
 def _negated(clause: str, start: int) -> bool:
-    return NEGATION.search(clause[:start]) is not None
+    """A negation among the three words before the phrase ("don't set up", "no monitoring")."""
+    before = " ".join(CORRECTIONS.sub(" ", clause[:start]).split()[-3:])
+    return NEGATION.search(before) is not None
 
 
 def _intent(clause: str, capabilities: Sequence[Capability]) -> Hit | None:
@@ -118,14 +124,30 @@ def _negated_objects(clause: str, capabilities: Sequence[Capability]) -> list[Hi
 
 def hits(text: str, capabilities: Sequence[Capability]) -> list[Hit]:
     out: list[Hit] = []
+    last_verb = ""
     for clause in clauses(text):
+        verbs = _longest(_found(clause, capabilities, "verbs"))
+        if not verbs:
+            negated = _negated_objects(clause, capabilities)
+            if negated:
+                out += negated
+                continue
+            if last_verb and _elliptic(clause, capabilities):
+                clause = f"{last_verb} {clause}"  # "remove the site and [remove] the record"
+        else:
+            last_verb = verbs[0][2]
         found = _aliases(clause, capabilities)
         intent = _intent(clause, capabilities)
-        found += [intent] if intent else []
-        if not _found(clause, capabilities, "verbs"):
-            found += _negated_objects(clause, capabilities)
-        out += found
+        out += found + ([intent] if intent else [])
     return out
+
+
+def _elliptic(clause: str, capabilities: Sequence[Capability]) -> bool:
+    """A clause that is only an object ("the DNS record"): it shares the verb before it."""
+    first = clause.split()[0]
+    return first in DETERMINERS or any(
+        o.split()[0] == first for c in capabilities for o in c.objects
+    )
 
 
 def matching(text: str, capabilities: Sequence[Capability]) -> list[Capability]:

@@ -27,7 +27,7 @@ FILE_SUFFIXES = frozenset({"yaml", "yml", "md", "json", "py", "txt", "sh", "toml
 IPV4 = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w/:]|\.\d)")
 TOKEN = r"([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?=[\s,;:!?)]|\.(?:\s|$)|$)"
 STOP_WORDS = frozenset(  # words that end a "for the <words>" service name
-    """and to at on in with that which so behind through via using from as please it by
+    """and to at on in with that which so behind through via using from as please it by for
     under into running called named container site service""".split()  # noqa: SIM905
 )
 NOT_NAMES = STOP_WORDS | frozenset("the a an its this that is of me more some new".split())  # noqa: SIM905
