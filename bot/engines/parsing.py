@@ -249,7 +249,8 @@ def _check_record(value: str, facts: Facts, values: Values) -> str | None:
         return None
     return (
         f"{value} is the domain of site {site.name}, which needs its record: "
-        f"remove the site to take both down (reply `capability: remove-site` and `site: {site.name}`)."
+        "remove the site to take both down "
+        f"(reply `capability: remove-site` and `site: {site.name}`)."
     )
 
 

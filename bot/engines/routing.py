@@ -77,7 +77,9 @@ def _longest(found: list[tuple[int, int, str, Capability]]) -> list[tuple[int, i
 
 
 CORRECTIONS = re.compile(r"\bno[,\s]+(?:wait|sorry|actually)\b")
-DETERMINERS = frozenset("the a an its their his her our my this that also".split())
+DETERMINERS = frozenset(
+    ["the", "a", "an", "its", "their", "his", "her", "our", "my", "this", "that", "also"]
+)
 
 
 def _negated(clause: str, start: int) -> bool:
