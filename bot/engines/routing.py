@@ -14,6 +14,7 @@ never mapped to the "closest" capability.  Pure functions.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ NEGATION = re.compile(
 UNDERSTOOD_NOTHING = "No capability's phrases match the request."
 
 
+@functools.lru_cache(maxsize=4096)
 def _phrase(words: str) -> re.Pattern[str]:
     body = r"\s+".join(re.escape(w) for w in words.split())
     return re.compile(rf"(?<![\w-]){body}(?![\w-])", re.IGNORECASE)
