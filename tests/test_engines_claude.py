@@ -145,9 +145,18 @@ def test_architect_then_implementer_round_trip(ctx: EngineContext) -> None:
     assert all(r.headers["authorization"] == "Bearer test-key" for r in api.requests)
     first = bodies[0]
     assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}
-    assert "Capability change-container" in first["system"][-1]["text"]
-    assert '<ticket number="9" author="alice" trust="untrusted">' in first["messages"][0]["content"]
-    assert "&lt;b&gt;say 1 GiB&lt;/b&gt;" in first["messages"][0]["content"]
+    static = first["system"][-1]["text"]
+    assert "- change-container: Resizes or moves" in static, "the library is listed"
+    assert "Capability change-container" not in static, "unmapped: no capability in full"
+    (opening,) = first["messages"][0]["content"]
+    assert opening["cache_control"] == {"type": "ephemeral"}, "the conversation is cached"
+    assert '<ticket number="9" author="alice" trust="untrusted">' in opening["text"]
+    assert "&lt;b&gt;say 1 GiB&lt;/b&gt;" in opening["text"]
+    later = bodies[3]["messages"]
+    assert "cache_control" in later[-1]["content"][-1]
+    assert not any(
+        "cache_control" in b for m in later[:-1] for b in m["content"] if isinstance(b, dict)
+    )
     architect_tools = {t["name"] for t in first["tools"]}
     assert {"read_file", "search_estate", "submit_plan", "ask"} <= architect_tools
     assert not architect_tools & {"create_resource", "set_field", "submit_change"}
@@ -161,6 +170,17 @@ def test_architect_then_implementer_round_trip(ctx: EngineContext) -> None:
     )
     assert "submit_plan" not in implementer_tools
     assert "validation passed" in last_results(bodies[6])[0]["content"]
+
+
+def test_a_mapped_request_gets_only_its_capabilities_and_schemas_in_full(
+    ctx: EngineContext,
+) -> None:
+    resize = TICKET.model_copy(update={"title": "resize the status-page container to 1GB"})
+    with serving([Reply([tool_use("submit_plan", GOOD_PLAN)])]) as (api, url):
+        engine(url).architect(resize, ctx)
+    static = api.bodies[0]["system"][-1]["text"]
+    assert "Capability change-container" in static and "Schema of Container" in static
+    assert "Capability expose-site" not in static and "Schema of Site" not in static
 
 
 def test_a_streamed_reply_is_read_like_a_plain_one(ctx: EngineContext) -> None:
@@ -216,7 +236,7 @@ def test_a_max_tokens_stop_drops_the_cut_off_call_and_says_so(ctx: EngineContext
     assert isinstance(plan, Plan), plan
     second = api.bodies[1]["messages"]
     assert second[-2] == {"role": "assistant", "content": [text("The plan is")]}
-    assert "cut off" in second[-1]["content"]
+    assert "cut off" in second[-1]["content"][0]["text"]
 
 
 def test_a_refusal_stops_the_agent(ctx: EngineContext) -> None:

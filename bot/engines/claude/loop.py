@@ -187,7 +187,7 @@ class Conversation:
             "max_tokens": self.limits.max_output_tokens,
             "system": self.system,
             "tools": self.registry.schemas(),
-            "messages": self.messages,
+            "messages": cached_tail(self.messages),
         }
         for attempt in range(self.limits.max_retries + 1):
             try:
@@ -252,6 +252,19 @@ class Conversation:
                 done = Done(call.name)
         self.messages.append({"role": "user", "content": results})
         return done
+
+
+def cached_tail(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages with a cache breakpoint on the last block, so each turn reads the
+    conversation so far from the cache instead of paying for it again (only the newest
+    message carries the mark: the API allows four breakpoints)."""
+    if not messages:
+        return messages
+    last = dict(messages[-1])
+    content = last["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    blocks[-1] = {**blocks[-1], "cache_control": {"type": "ephemeral"}}
+    return [*messages[:-1], {**last, "content": blocks}]
 
 
 def _said(exc: anthropic.APIStatusError) -> str:
