@@ -5,13 +5,13 @@ usage with cache reads, caps, and the tool layer's refusals."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import copy_seed
 from fake_anthropic import Failure, Reply, serving, text, tool_use
 
 from bot.demo import make_copy
@@ -63,9 +63,8 @@ class ScratchChecks:
     def validate(self, changes: ChangeSet) -> ValidationReport:
         tree = self.tmp / f"check-{self.runs}"
         self.runs += 1
-        shutil.copytree(ROOT / "infra", tree / "infra")
-        shutil.copytree(ROOT / "schemas", tree / "schemas")
-        shutil.copy2(ROOT / ".yamllint", tree / ".yamllint")
+        tree.mkdir(parents=True)
+        copy_seed(tree)
         return validate_tree(tree, changed_files=apply_changes(tree, changes))
 
     def dry_run(self, changes: ChangeSet) -> DryRun:
