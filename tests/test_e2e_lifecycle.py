@@ -77,7 +77,7 @@ def test_resize_then_remove_a_container_and_what_points_at_it(
             "| delete | MonitoringTarget | `status-page` |",
         ):
             assert row in body, row
-        assert "**Risk:** high" in body
+        assert "risk **high**" in body
         evidence = merged_evidence(capsys, pr)
         assert "❌" not in evidence, evidence
         assert "site: status.example.com removed from proxy1" in evidence
