@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import copy_seed
 from fake_anthropic import Failure, Reply, serving, text, tool_use
 
 from bot.demo import make_copy
@@ -21,6 +20,7 @@ from bot.engines.claude import ClaudeEngine, ClaudeSettings, Limits
 from bot.engines.claude.tools import Draft, Reading, Registry
 from bot.engines.files import TreeFiles
 from bot.estate import apply_changes, build_estate, read_documents
+from bot.evals.run import seed_tree
 from bot.execute import FakeRunner
 from bot.flow.records import Records
 from bot.flow.tickets import handle_issue
@@ -64,7 +64,7 @@ class ScratchChecks:
         tree = self.tmp / f"check-{self.runs}"
         self.runs += 1
         tree.mkdir(parents=True)
-        copy_seed(tree)
+        seed_tree(ROOT, tree)
         return validate_tree(tree, changed_files=apply_changes(tree, changes))
 
     def dry_run(self, changes: ChangeSet) -> DryRun:

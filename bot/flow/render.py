@@ -72,6 +72,7 @@ risk **{plan.risk.value}**
 **Rollback:** {text(plan.rollback)}
 {_declined(plan)}
 {details(fold, more)}
+
 {render_drafted_by(plan)}"""
 
 
@@ -85,7 +86,7 @@ def render_drafted_by(plan: Plan) -> str:
     """The plan's footer: which engine and role drafted it, and what that cost."""
     if not plan.usage:
         engine = text(plan.engine)
-        return f"<sub>Drafted by the {engine} engine (architect and implementer).</sub>\n"
+        return f"_Drafted by the {engine} engine (architect and implementer)._\n"
     parts = []
     for u in plan.usage:
         tokens = (
@@ -97,7 +98,7 @@ def render_drafted_by(plan: Plan) -> str:
             f"${u.cost_usd:.4f}"
         )
     total = sum(u.cost_usd for u in plan.usage)
-    return f"<sub>Drafted by {'; '.join(parts)} · total ${total:.4f}</sub>\n"
+    return f"_Drafted by {'; '.join(parts)} · total ${total:.4f}_\n"
 
 
 def render_clarification(question: Clarification) -> str:
