@@ -241,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=h.serve)
 
+    p = top.add_parser("eval", help="score an engine on the request corpus (tests/evals/)")
+    p.add_argument("--engine", choices=("offline", "claude"), default="offline")
+    p.add_argument("--corpus", type=Path, default=None, help="folder of case files")
+    p.add_argument("--min-pass-rate", type=float, default=0.0, help="exit 1 below this rate (0..1)")
+    _common(p, json_flag=True)
+    p.set_defaults(handler=h.evaluate)
+
     p = top.add_parser("demo", help="run the seed example end to end in a throwaway copy")
     p.add_argument(
         "--keep", action="store_true", help="leave the copy and its estate running at the end"

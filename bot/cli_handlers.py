@@ -16,9 +16,13 @@ from bot.alerts.intake import ingest
 from bot.alerts.payload import parse_alert_json
 from bot.alerts.services import intake_services
 from bot.cli import emit, progress_printer, read_body
-from bot.config import Paths
+from bot.config import Paths, load_config
 from bot.demo import run_demo
+from bot.engines.base import Engine
+from bot.engines.offline import OfflineEngine
 from bot.errors import InputError
+from bot.evals import load_corpus, run_eval
+from bot.evals.run import render_table
 from bot.events import Ignored, Refused, from_payload, parse_actions
 from bot.flow.apply import ReconcileResult, reconcile, recover_interrupted
 from bot.flow.checks import check_pr
@@ -38,7 +42,7 @@ from bot.server.serve import serve as run_server
 from bot.server.settings import SECRET_ENV, ServerSettings
 from bot.validate import validate_tree
 from bot.validate.render import render_report_markdown
-from bot.wiring import conversation, open_services
+from bot.wiring import claude_engine, conversation, open_services
 
 
 def _services(args: argparse.Namespace) -> Services:
@@ -417,3 +421,19 @@ def _alert_intake(root: Path) -> Callable[[bytes], dict[str, object]]:
         return result.model_dump(mode="json")
 
     return intake
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``infrabot eval``: the pass rate, turns, tokens, cost and time per case."""
+    root = _root(args)
+    cases = load_corpus(args.corpus or root / "tests" / "evals")
+    if not cases:
+        raise InputError(f"no eval cases in {args.corpus or root / 'tests' / 'evals'}")
+    engine: Engine = OfflineEngine()
+    if args.engine == "claude":
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            raise InputError("infrabot eval --engine claude needs ANTHROPIC_API_KEY")
+        engine = claude_engine(load_config(root), dict(os.environ))
+    report = run_eval(engine, cases, root, progress=progress_printer(args.quiet or args.json))
+    emit(args, report.as_json(), render_table(report))
+    return 0 if report.pass_rate >= args.min_pass_rate else 1

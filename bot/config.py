@@ -20,11 +20,26 @@ CONFIG_FILE = "infrabot.yaml"
 UserName = str
 
 
+class ClaudeConfig(BaseModel):
+    """The Claude engine's model and caps per ticket (the key comes from the environment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = "claude-sonnet-4-5"
+    max_turns: int = Field(default=16, ge=1, le=100)
+    max_tokens: int = Field(default=400_000, ge=1000)
+    max_cost_usd: float = Field(default=0.50, gt=0)
+    max_seconds: float = Field(default=300.0, gt=0)
+    max_output_tokens: int = Field(default=4096, ge=256, le=64_000)
+    stream: bool = False
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     forge: Literal["local", "github"] = "local"
-    engine: Literal["offline"] = "offline"
+    engine: Literal["offline", "claude", "auto"] = "offline"
+    claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
     base_branch: str = "main"
     users: dict[UserName, Literal["admin", "write", "read"]] = Field(default_factory=dict)
     """Local forge only: who may do what (on GitHub, permissions come from GitHub)."""

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import CONFIG_FILE, Config, Paths, load_config
+from bot.engines.auto import AutoEngine
+from bot.engines.base import Engine
+from bot.engines.claude import ClaudeEngine, ClaudeSettings, Limits
 from bot.engines.offline import OfflineEngine
 from bot.errors import InputError
 from bot.estate import Estate
@@ -65,6 +68,34 @@ def _forge(config: Config, paths: Paths, root: Path) -> Forge:
     return LocalForge(paths.forge_db, users, root)
 
 
+def claude_engine(config: Config, environ: dict[str, str]) -> ClaudeEngine:
+    c = config.claude
+    limits = Limits(
+        max_turns=c.max_turns,
+        max_tokens=c.max_tokens,
+        max_cost_usd=c.max_cost_usd,
+        max_seconds=c.max_seconds,
+        max_output_tokens=c.max_output_tokens,
+    )
+    settings = ClaudeSettings(
+        model=c.model,
+        limits=limits,
+        stream=c.stream,
+        base_url=environ.get("ANTHROPIC_BASE_URL") or None,
+    )
+    return ClaudeEngine(settings, api_key=environ.get("ANTHROPIC_API_KEY") or None)
+
+
+def make_engine(config: Config, environ: dict[str, str]) -> Engine:
+    """The engine infrabot.yaml names: offline, claude, or auto (Claude only with a key)."""
+    if config.engine == "claude":
+        return claude_engine(config, environ)
+    if config.engine == "auto":
+        has_key = bool(environ.get("ANTHROPIC_API_KEY"))
+        return AutoEngine(OfflineEngine(), claude_engine(config, environ) if has_key else None)
+    return OfflineEngine()
+
+
 def open_services(root: Path, progress: Callable[[str], None]) -> Services:
     git = GitRepo(root)
     root = git.path
@@ -76,7 +107,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         config=config,
         paths=paths,
         forge=_forge(config, paths, root),
-        engine=OfflineEngine(),
+        engine=make_engine(config, dict(os.environ)),
         runner=AnsibleRunner(),
         git=git,
         trajectory=Trajectory(paths.trajectories),

@@ -19,7 +19,8 @@ from ruamel.yaml.error import YAMLError
 from bot.errors import InputError
 from bot.model import KINDS, RiskLevel
 
-SECTIONS = ("Aliases", "Parameters", "Kinds", "Risk", "Example")
+SECTIONS = ("Aliases", "Words", "Parameters", "Kinds", "Risk", "Example")
+WORD_LABELS = ("verbs", "objects")
 TABLE_HEADER = ("name", "required", "default", "from", "description")
 KIND_LABELS = ("creates", "edits", "deletes")
 NONE_MARK = "(none)"
@@ -43,6 +44,10 @@ class Capability(BaseModel):
     title: str
     summary: str
     aliases: tuple[str, ...]
+    verbs: tuple[str, ...] = ()
+    """Actions the capability answers to ("spin up", "resize"); most typical first."""
+    objects: tuple[str, ...] = ()
+    """What those actions must be about ("container", "lxc", "memory")."""
     parameters: tuple[Parameter, ...]
     creates: tuple[str, ...] = ()
     edits: tuple[str, ...] = ()
@@ -92,11 +97,14 @@ def parse_capability(name: str, text: str, source: str) -> Capability:
     kinds = part("Kinds", _kinds)
     risk, reason = part("Risk", _risk)
     request, author, example = part("Example", _example)
+    words = part("Words", _words)
     return Capability(
         name=name,
         title=title,
         summary=summary,
         aliases=part("Aliases", _aliases),
+        verbs=words["verbs"],
+        objects=words["objects"],
         parameters=part("Parameters", _parameters),
         creates=kinds["creates"],
         edits=kinds["edits"],
@@ -151,6 +159,21 @@ def _aliases(lines: list[str]) -> tuple[str, ...]:
     if not aliases or not all(re.fullmatch(r"[a-z0-9][a-z0-9 '-]*", a) for a in aliases):
         raise ValueError("expected '- phrase' bullets of lowercase words")
     return aliases
+
+
+def _words(lines: list[str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for bullet in _bullets(lines):
+        label, _, rest = bullet.partition(":")
+        if label.strip() not in WORD_LABELS:
+            raise ValueError(f"unknown label {label.strip()!r}; expected {', '.join(WORD_LABELS)}")
+        words = tuple(" ".join(w.lower().split()) for w in rest.split(",") if w.strip())
+        if not words or not all(re.fullmatch(r"[a-z0-9][a-z0-9 '-]*", w) for w in words):
+            raise ValueError(f"'{label.strip()}': expected comma-separated lowercase words")
+        found[label.strip()] = words
+    if set(found) != set(WORD_LABELS):
+        raise ValueError("expected the bullets '- verbs: ...' and '- objects: ...'")
+    return found
 
 
 def _cells(line: str) -> list[str]:

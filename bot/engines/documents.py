@@ -20,6 +20,8 @@ from bot.estate import Estate
 from bot.model import (
     KINDS,
     ChangeAction,
+    Container,
+    DnsRecord,
     Host,
     MonitoringTarget,
     Resource,
@@ -131,10 +133,109 @@ def _probed_host(target: MonitoringTarget) -> str | None:
 
 
 def _delete(resource: Resource) -> ResourceChange:
-    data = resource.model_dump(mode="json", exclude_none=True)
     return ResourceChange(
-        action=ChangeAction.DELETE, kind=resource.kind, name=resource.name, data=data
+        action=ChangeAction.DELETE, kind=resource.kind, name=resource.name, data=_written(resource)
     )
+
+
+def _written(resource: Resource) -> dict[str, Any]:
+    """The resource as its file writes it: only the fields set there, in schema order."""
+    data = resource.model_dump(mode="json", exclude_unset=True) | {"kind": resource.kind}
+    return {k: data[k] for k in field_order(resource.kind) if k in data}
+
+
+def _existing(estate: Estate, kind: str, name: str) -> Resource:
+    found = estate.get(kind, name)
+    if found is None:
+        raise ValueError(f"there is no {kind} {name}")
+    return found
+
+
+def _update(resource: Resource, changes: dict[str, Any]) -> ResourceChange:
+    """The resource's document as written (only the fields its file sets), changed."""
+    data = _written(resource)
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    ordered = {k: data[k] for k in field_order(resource.kind) if k in data}
+    return ResourceChange(
+        action=ChangeAction.UPDATE, kind=resource.kind, name=resource.name, data=ordered
+    )
+
+
+def change_container(values: Values, estate: Estate) -> list[ResourceChange]:
+    found = _existing(estate, "Container", values["container"])
+    return [_update(found, _pick(values, "node", "cores", "memory", "disk"))]
+
+
+def change_site(values: Values, estate: Estate) -> list[ResourceChange]:
+    found = _existing(estate, "Site", _site_name(values["site"], estate))
+    assert isinstance(found, Site)
+    changes: dict[str, Any] = _pick(values, "upstream")
+    if values.get("tls") == "off":
+        changes["tls"] = None
+    elif "certificate" in values or "tls_key" in values:
+        old = found.tls.model_dump() if found.tls else {}
+        tls = (
+            old
+            | _pick(values, "certificate")
+            | ({"key": values["tls_key"]} if "tls_key" in values else {})
+        )
+        if set(tls) != {"certificate", "key"}:
+            raise ValueError("TLS needs both a certificate and a key")
+        changes["tls"] = tls
+    return [_update(found, changes)]
+
+
+def _site_name(ref: str, estate: Estate) -> str:
+    sites = [s for s in estate.of_kind("Site") if isinstance(s, Site)]
+    found = next((s for s in sites if ref in (s.name, s.domain)), None)
+    if found is None:
+        raise ValueError(f"there is no site {ref}")
+    return found.name
+
+
+def change_dns_record(values: Values, estate: Estate) -> list[ResourceChange]:
+    found = _existing(estate, "DnsRecord", values["record"])
+    return [_update(found, _pick(values, "type", "value", "ttl"))]
+
+
+def remove_dns_record(values: Values, estate: Estate) -> list[ResourceChange]:
+    return [_delete(_existing(estate, "DnsRecord", values["record"]))]
+
+
+def stop_monitoring(values: Values, estate: Estate) -> list[ResourceChange]:
+    return [_delete(_existing(estate, "MonitoringTarget", values["target"]))]
+
+
+def remove_container(values: Values, estate: Estate) -> list[ResourceChange]:
+    """The container and everything pointing at it: sites proxying to it, their records,
+    and monitoring that scrapes it or probes those sites."""
+    found = _existing(estate, "Container", values["container"])
+    assert isinstance(found, Container)
+    sites = [s for s in estate.of_kind("Site") if isinstance(s, Site) and _serves(s, found)]
+    domains = {s.domain for s in sites}
+    records = [
+        r
+        for r in estate.of_kind("DnsRecord")
+        if isinstance(r, DnsRecord) and (r.name in domains or r.value == str(found.ip.ip))
+    ]
+    endpoint = f"{found.ip.ip}:{found.service_port}"
+    targets = [
+        m
+        for m in estate.of_kind("MonitoringTarget")
+        if isinstance(m, MonitoringTarget)
+        and (endpoint in m.targets or m.name == found.name or _probed_host(m) in domains)
+    ]
+    gone: list[Resource] = [found, *sites, *records, *targets]
+    return [_delete(r) for r in gone]
+
+
+def _serves(site: Site, container: Container) -> bool:
+    host = urlsplit(site.upstream).hostname
+    return host in (str(container.ip.ip), container.name, container.hostname)
 
 
 BUILDERS: dict[str, Builder] = {
@@ -143,6 +244,12 @@ BUILDERS: dict[str, Builder] = {
     "set-up-monitoring": monitoring,
     "add-dns-record": dns_record,
     "remove-site": remove_site,
+    "change-container": change_container,
+    "remove-container": remove_container,
+    "change-site": change_site,
+    "change-dns-record": change_dns_record,
+    "remove-dns-record": remove_dns_record,
+    "stop-monitoring": stop_monitoring,
 }
 
 
@@ -155,6 +262,8 @@ def build(capability: Capability, values: Values, estate: Estate) -> list[Resour
 
 
 def _finish(change: ResourceChange, capability: Capability) -> ResourceChange:
+    if change.action is not ChangeAction.CREATE:
+        return change  # an existing document keeps the fields its file sets
     data = document(change.kind, change.data, capability.shown_fields(change.kind))
     return change.model_copy(update={"data": data})
 

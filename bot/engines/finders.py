@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from bot.engines import text
 from bot.engines.facts import BLOCKED, Ask, Blocked, Facts, Filled, Outcome, Values
+from bot.engines.sizes import Size, sizes
+from bot.model import DnsRecord
 
 Finder = Callable[[Facts, Values], Outcome]
 
@@ -44,6 +46,18 @@ def _host(role: str, words: str, param: str, lenient: bool = False) -> Finder:
     return find
 
 
+def find_node(facts: Facts, values: Values) -> Outcome:
+    if facts.uses("create-container") or not facts.uses("change-container"):
+        return _host("node", "on", "node", lenient=True)(facts, values)
+    hosts = {h.name: h for h in facts.estate.hosts()}
+    said = text.tokens_after(facts.prose, "to|onto|over to")
+    nodes = [t for t in said if t in hosts and "node" in hosts[t].roles]
+    unknown = [t for t in said if t not in hosts and re.fullmatch(r"[a-z]+[a-z-]*\d+", t)]
+    if unknown and not nodes:
+        return Ask(f"There is no node {unknown[0]}.")
+    return _one(nodes, "node")
+
+
 def find_domain(facts: Facts, values: Values) -> Outcome:
     """The domain after "at", else the only one; "to <domain>" is a target, not the name."""
     found = text.domains_after(facts.prose, "at|as") or text.domains(facts.prose)
@@ -57,6 +71,11 @@ def find_name(facts: Facts, values: Values) -> Outcome:
     phrase = text.service_phrase(facts.prose)
     if phrase:
         return Filled(phrase, f"name {phrase} is made from the request's wording")
+    if facts.creates("Container"):  # "new ct grafana", "an lxc ledger"
+        said = text.tokens_around(facts.prose, r"container|lxc|ct|vm")
+        fresh = [t for t in said if t not in text.NOT_NAMES and not facts.container(t)]
+        if fresh:
+            return _one(fresh[:1], "name")
     known = {c.name for c in facts.estate.containers()} | {s.name for s in facts.sites()}
     mentioned = [t for t in text.tokens_after(facts.prose, "for") if t in known]
     if mentioned:
@@ -80,11 +99,75 @@ def find_hostname(facts: Facts, values: Values) -> Outcome:
     return Filled(name, f"hostname {name} is the container's name") if name else BLOCKED
 
 
+def _referenced(facts: Facts, kind: str, nouns: str, what: str) -> Outcome:
+    """An existing resource the text names ("the docs container", "status-page"); a
+    named one that does not exist is asked about, never guessed."""
+    names = {r.name for r in facts.estate.of_kind(kind)}
+    said = [t for t in text.tokens_around(facts.prose, nouns) if t not in text.NOT_NAMES]
+    found = [t for t in said if t in names]
+    if not found:
+        found = [t for t in text.name_tokens(facts.prose) if t in names]
+    if found:
+        return _one(text.unique(found), what)
+    if said:
+        return Ask(f"There is no {what} {said[0]}.")
+    return None
+
+
 def find_container(facts: Facts, values: Values) -> Outcome:
     if facts.uses("create-container"):
         return None  # the container is the one being created
-    said = text.tokens_around(facts.prose, "container")
-    return _one([t for t in said if facts.container(t)], "container")
+    if not (facts.uses("change-container") or facts.uses("remove-container")):
+        said = text.tokens_around(facts.prose, "container")
+        return _one([t for t in said if facts.container(t)], "container")
+    return _referenced(facts, "Container", r"container|lxc|ct|vm", "container")
+
+
+def find_record(facts: Facts, values: Values) -> Outcome:
+    said = text.domains(facts.prose)
+    found = [d for d in said if facts.estate.get("DnsRecord", d) is not None]
+    if not found and said:
+        return Ask(f"There is no DNS record for {said[0]}.")
+    return _one(found, "DNS record")
+
+
+def find_target(facts: Facts, values: Values) -> Outcome:
+    targets = facts.estate.of_kind("MonitoringTarget")
+    probed = set(text.domains(facts.prose))
+    by_probe = [
+        t.name for t in targets if urlsplit(getattr(t, "probe", "") or "").hostname in probed
+    ]
+    found = by_probe or _named(facts, "MonitoringTarget")
+    if not found:
+        said = [t for t in text.tokens_after(facts.prose, "monitoring|monitor|of|for")]
+        said = [t for t in said if t not in text.NOT_NAMES]
+        return Ask(f"Nothing monitors {said[0]}.") if said else None
+    return _one(text.unique(found), "monitoring target")
+
+
+def _named(facts: Facts, kind: str) -> list[str]:
+    names = {r.name for r in facts.estate.of_kind(kind)}
+    return [t for t in text.name_tokens(facts.prose) if t in names]
+
+
+def find_tls(facts: Facts, values: Values) -> Outcome:
+    off = (
+        r"(?:disable|remove|drop|turn\s+off|no|without|stop\s+using)\s+(?:the\s+)?(?:tls|https|ssl)"
+    )
+    if re.search(off, facts.prose, re.IGNORECASE):
+        return Filled("off")
+    on = r"(?:enable|add|turn\s+on|use|with|serve)\s+(?:\w+\s+)?(?:tls|https|ssl)"
+    return Filled("on") if re.search(on, facts.prose, re.IGNORECASE) else None
+
+
+def _path(suffixes: str) -> Finder:
+    def find(facts: Facts, values: Values) -> Outcome:
+        if values.get("tls") == "off":
+            return None
+        found = re.findall(rf"(?<![\w.])(/[A-Za-z0-9._/-]+\.(?:{suffixes}))(?![\w/])", facts.prose)
+        return _one(text.unique(found), "path")
+
+    return find
 
 
 def find_vmid(facts: Facts, values: Values) -> Outcome:
@@ -115,6 +198,37 @@ def _number(name: str) -> Finder:
         return _one([str(n) for n in text.numbers(facts.prose, name)], f"value for {name}")
 
     return find
+
+
+def _size(name: str) -> Finder:
+    """ "4GB", "2 cores"; for an existing container also "1 GB more", "double the memory"."""
+
+    def find(facts: Facts, values: Values) -> Outcome:
+        said = [s for s in sizes(facts.prose) if s.field == name]
+        current = (
+            None if facts.uses("create-container") else facts.container(values.get("container"))
+        )
+        if current is None:
+            return _one(
+                text.unique(str(s.value) for s in said if not s.relative and not s.factor),
+                f"value for {name}",
+            )
+        now: int = getattr(current, name)
+        found = text.unique(str(_resized(now, s)) for s in said)
+        outcome = _one(found, f"value for {name}")
+        if isinstance(outcome, Filled) and any(s.relative or s.factor for s in said):
+            return Filled(
+                outcome.raw, f"{name} {outcome.raw} is the current {now} changed as asked"
+            )
+        return outcome
+
+    return find
+
+
+def _resized(now: int, size: Size) -> int:
+    if size.factor is not None:
+        return int(now * size.factor)
+    return now + size.value if size.relative else size.value
 
 
 def endpoint(facts: Facts, values: Values) -> tuple[str, int, str] | Blocked | None:
@@ -171,10 +285,17 @@ def find_type(facts: Facts, values: Values) -> Outcome:
     return Filled("CNAME") if re.search(r"\bcname\b", facts.prose, re.IGNORECASE) else None
 
 
+def record_type(facts: Facts, values: Values) -> str:
+    """The type told, else the changed record's own type, else A."""
+    record = facts.estate.get("DnsRecord", values.get("record") or "")
+    return str(values.get("type") or (record.type if isinstance(record, DnsRecord) else "A"))
+
+
 def find_value(facts: Facts, values: Values) -> Outcome:
-    if values.get("type") == "CNAME":
+    if record_type(facts, values) == "CNAME":
         said = text.domains_after(facts.prose, "to") or text.domains(facts.prose)
-        return _one([d for d in said if d != values.get("domain")], "target hostname")
+        skip = {values.get("domain"), values.get("record")}
+        return _one([d for d in said if d not in skip], "target hostname")
     return _one(text.ipv4s(facts.prose), "address")
 
 
@@ -182,7 +303,7 @@ def find_site(facts: Facts, values: Values) -> Outcome:
     domains = text.domains(facts.prose)
     by_domain = [s.name for s in facts.sites() if s.domain in domains]
     by_name = [t for t in text.tokens_around(facts.prose, "site") if facts.site(t)]
-    found = text.unique([*by_domain, *by_name])
+    found = text.unique([*by_domain, *by_name]) or _named(facts, "Site")
     if not found and domains:
         return Ask(f"No site serves {', '.join(domains)}.")
     return _one(found, "site")
@@ -205,7 +326,7 @@ def find_environment(facts: Facts, values: Values) -> Outcome:
 
 
 FINDERS: dict[str, Finder] = {
-    "node": _host("node", "on", "node", lenient=True),
+    "node": find_node,
     "proxy": _host("proxy", "through|via|behind|on", "proxy"),
     "dns_server": _host("dns", "on|via", "dns_server"),
     "monitor": _host("monitoring", "on|via|from|in", "monitor"),
@@ -216,9 +337,9 @@ FINDERS: dict[str, Finder] = {
     "vmid": find_vmid,
     "ip": find_ip,
     "gateway": find_gateway,
-    "cores": _number("cores"),
-    "memory": _number("memory"),
-    "disk": _number("disk"),
+    "cores": _size("cores"),
+    "memory": _size("memory"),
+    "disk": _size("disk"),
     "service_port": _number("service_port"),
     "ttl": _number("ttl"),
     "upstream": find_upstream,
@@ -227,6 +348,11 @@ FINDERS: dict[str, Finder] = {
     "type": find_type,
     "value": find_value,
     "site": find_site,
+    "record": find_record,
+    "target": find_target,
+    "tls": find_tls,
+    "certificate": _path("crt|pem|cer"),
+    "tls_key": _path("key"),
     "owner": find_owner,
     "environment": find_environment,
 }

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from bot.engines import planning
+from bot.engines import forbidden, planning
 from bot.engines.base import EngineContext
 from bot.engines.capabilities import Capability
 from bot.engines.documents import build
 from bot.engines.facts import Facts, Values
 from bot.engines.resolve import question, resolve
+from bot.engines.routing import declined as negated
 from bot.engines.routing import route
 from bot.engines.text import read_request
 from bot.estate import Estate
@@ -51,15 +52,25 @@ class OfflineEngine:
         known = {p.name for c in ctx.capabilities for p in c.parameters} | {"capability"}
         request = read_request(ticket, known)
         chosen = route(request.wording, request.keys.get("capability"), ctx.capabilities)
+        refused = forbidden.declined(ticket.text)
         if isinstance(chosen, Clarification):
-            return chosen
+            return _refusing(chosen, refused)
         res = resolve(Facts(request, ctx.estate, ticket.author, chosen))
         if res.questions:
-            return _ask(res.questions, chosen, ticket)
+            return _refusing(_ask(res.questions, chosen, ticket), refused)
         drafted = draft(chosen, res.values, ctx.estate)
         if isinstance(drafted, Clarification):
-            return drafted
-        return self._plan(ticket, ctx, chosen, res.values, res.all_assumptions(), drafted)
+            return _refusing(drafted, refused)
+        unchanged = _unchanged(drafted, chosen, ctx.estate)
+        if unchanged is not None:
+            return _refusing(unchanged, refused)
+        skipped = tuple(
+            f"not using {name}: the request says not to"
+            for name in negated(request.wording, ctx.capabilities)
+        )
+        assumptions = (*res.all_assumptions(), *skipped)
+        plan = self._plan(ticket, ctx, chosen, res.values, assumptions, drafted)
+        return plan.model_copy(update={"declined": refused})
 
     def implement(
         self, ticket: Ticket, plan: Plan, ctx: EngineContext
@@ -100,6 +111,37 @@ class OfflineEngine:
             engine=self.name,
             parameters=dict(values),
         )
+
+
+def _refusing(question: Clarification, refused: tuple[str, ...]) -> Clarification:
+    """A question that also says what the request asked for and will not be done."""
+    if not refused:
+        return question
+    reason = " ".join((*refused, question.reason))
+    return question.model_copy(update={"reason": reason})
+
+
+def _unchanged(
+    changes: list[ResourceChange], chosen: Sequence[Capability], estate: Estate
+) -> Clarification | None:
+    """A change capability whose draft equals what exists asks what should change."""
+    same = [
+        c
+        for c in changes
+        if c.action is ChangeAction.UPDATE
+        and (found := estate.get(c.kind, c.name)) is not None
+        and parse_resource(c.data) == found
+    ]
+    if not same or len(same) < len([c for c in changes if c.action is ChangeAction.UPDATE]):
+        return None
+    editing = [c for c in chosen if c.edits]
+    options = [p.name for c in editing for p in c.parameters if not p.required]
+    said = ", ".join(f"`{name}: …`" for name in options)
+    names = ", ".join(f"{c.kind} {c.name}" for c in same)
+    return Clarification(
+        questions=(f"What should change on {names}? Reply with one or more of {said}.",),
+        reason=f"As I read the request, nothing about {names} would change.",
+    )
 
 
 def _ask(questions: list[str], chosen: Sequence[Capability], ticket: Ticket) -> Clarification:

@@ -17,6 +17,7 @@ from typing import Any
 import annotated_types
 
 from bot.engines.facts import Facts, Values
+from bot.engines.finders import record_type
 from bot.engines.text import has_template
 from bot.model import Container, DnsRecord, Host
 
@@ -114,6 +115,13 @@ def _record_value(raw: str) -> str:
     return value
 
 
+def _switch(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError("is not on or off")
+    return value
+
+
 def _record_type(raw: str) -> str:
     value = raw.strip().upper()
     if value not in ("A", "CNAME"):
@@ -147,6 +155,11 @@ PARSERS: dict[str, Parser] = {
     "environment": _matching(ENVIRONMENT, "an environment name (lowercase, like lab)"),
     "type": _record_type,
     "value": _record_value,
+    "record": _matching(FQDN, "a domain name like app.example.com"),
+    "target": _name,
+    "tls": _switch,
+    "certificate": _matching(re.compile(r"/[A-Za-z0-9._/-]+"), "an absolute path", lower=False),
+    "tls_key": _matching(re.compile(r"/[A-Za-z0-9._/-]+"), "an absolute path", lower=False),
 }
 
 
@@ -210,7 +223,7 @@ def _check_site(value: str, facts: Facts, values: Values) -> str | None:
 
 
 def _check_value(value: str, facts: Facts, values: Values) -> str | None:
-    if values.get("type", "A") == "A":
+    if record_type(facts, values) == "A":
         try:
             ipaddress.IPv4Address(value)
         except ValueError:
@@ -218,6 +231,27 @@ def _check_value(value: str, facts: Facts, values: Values) -> str | None:
     elif not FQDN.fullmatch(value):
         return f"A CNAME record needs a hostname; {shown(value)} is not one."
     return None
+
+
+def _exists(kind: str, what: str) -> Callable[[Any, Facts, Values], str | None]:
+    def check(value: str, facts: Facts, values: Values) -> str | None:
+        return None if facts.estate.get(kind, value) is not None else f"There is no {what} {value}."
+
+    return check
+
+
+def _check_record(value: str, facts: Facts, values: Values) -> str | None:
+    missing = _exists("DnsRecord", "DNS record")(value, facts, values)
+    if missing or not facts.uses("remove-dns-record") or facts.uses("remove-site"):
+        return missing
+    site = next((s for s in facts.sites() if s.domain == value), None)
+    if site is None:
+        return None
+    return (
+        f"{value} is the domain of site {site.name}, which needs its record: "
+        "remove the site to take both down "
+        f"(reply `capability: remove-site` and `site: {site.name}`)."
+    )
 
 
 CHECKS: dict[str, Callable[[Any, Facts, Values], str | None]] = {
@@ -232,6 +266,8 @@ CHECKS: dict[str, Callable[[Any, Facts, Values], str | None]] = {
     "container": _check_container,
     "site": _check_site,
     "value": _check_value,
+    "record": _check_record,
+    "target": _exists("MonitoringTarget", "monitoring target"),
 }
 
 

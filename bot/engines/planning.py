@@ -44,13 +44,17 @@ def planned(changes: Changes, estate: Estate) -> tuple[PlannedChange, ...]:
             if change.action is ChangeAction.CREATE
             else existing or path_for(change.kind, change.name)
         )
+        before = estate.get(change.kind, change.name)
+        hosts = resource.hosts() if resource else ()
+        if change.action is ChangeAction.UPDATE and before is not None:
+            hosts = tuple(dict.fromkeys((*before.hosts(), *hosts)))  # a move touches both nodes
         out.append(
             PlannedChange(
                 action=change.action,
                 kind=change.kind,
                 name=change.name,
                 path=path,
-                hosts=resource.hosts() if resource else (),
+                hosts=hosts,
             )
         )
     return tuple(out)
@@ -121,6 +125,15 @@ def _deleted(resource: Resource) -> list[str]:
     return []
 
 
+def _resized(container: Container) -> list[str]:
+    return [
+        f"container {container.name} runs on {container.node} with {container.cores} core(s), "
+        f"{container.memory} MiB of memory and a {container.disk} GiB disk",
+        f"{container.ip.ip}:{container.service_port} answers from inside container "
+        f"{container.name}",
+    ]
+
+
 def acceptance_criteria(changes: Changes, estate: Estate) -> tuple[str, ...]:
     resources = [(c.action, resource_of(c, estate)) for c in changes]
     containers = estate.containers() + [r for _, r in resources if isinstance(r, Container)]
@@ -130,6 +143,8 @@ def acceptance_criteria(changes: Changes, estate: Estate) -> tuple[str, ...]:
             continue
         if action is ChangeAction.DELETE:
             out += _deleted(resource)
+        elif action is ChangeAction.UPDATE and isinstance(resource, Container):
+            out += _resized(resource)
         else:
             out += _created(resource, estate, containers)
     return tuple(out)
@@ -151,7 +166,13 @@ def _listing(changes: Sequence[ResourceChange | PlannedChange]) -> str:
 def rollback(changes: Sequence[PlannedChange]) -> str:
     made = [c for c in changes if c.action is ChangeAction.CREATE]
     gone = [c for c in changes if c.action is ChangeAction.DELETE]
+    edited = [c for c in changes if c.action is ChangeAction.UPDATE]
     parts = []
+    if edited:
+        parts.append(
+            f"merging the revert puts {_listing(edited)} back as they were (the next apply "
+            f"reconfigures {', '.join(hosts_of(edited))})"
+        )
     if made:
         parts.append(
             f"merging the revert removes {_listing(made)} (the next apply takes them "

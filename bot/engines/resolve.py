@@ -121,7 +121,12 @@ QUESTIONS: dict[str, tuple[str, str, Choices | None]] = {
     "type": ("Which record type?", "A|CNAME", None),
     "value": ("What should the record point to?", "<IPv4 address>", None),
     "ttl": ("Which TTL (seconds)?", "<seconds>", None),
-    "site": ("Which site should be removed?", "<site name or domain>", _kind("Site")),
+    "site": ("Which site is it?", "<site name or domain>", _kind("Site")),
+    "record": ("Which DNS record is it?", "<domain>", _kind("DnsRecord")),
+    "target": ("Which monitoring target is it?", "<name>", _kind("MonitoringTarget")),
+    "tls": ("Should the site serve TLS?", "on|off", None),
+    "certificate": ("Which certificate should the proxy use?", "/etc/ssl/<name>.crt", None),
+    "tls_key": ("Which private key should the proxy use?", "/etc/ssl/private/<name>.key", None),
     "owner": ("Who owns it?", "<team or person>", None),
     "environment": ("Which environment is it in?", "<environment>", None),
 }

@@ -27,9 +27,10 @@ FILE_SUFFIXES = frozenset({"yaml", "yml", "md", "json", "py", "txt", "sh", "toml
 IPV4 = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w/:]|\.\d)")
 TOKEN = r"([a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])(?=[\s,;:!?)]|\.(?:\s|$)|$)"
 STOP_WORDS = frozenset(  # words that end a "for the <words>" service name
-    """and to at on in with that which so behind through via using from as please it by
+    """and to at on in with that which so behind through via using from as please it by for
     under into running called named container site service""".split()  # noqa: SIM905
 )
+NOT_NAMES = STOP_WORDS | frozenset("the a an its this that is of me more some new".split())  # noqa: SIM905
 
 
 def has_template(text: str) -> bool:
@@ -110,9 +111,15 @@ def tokens_after(prose: str, words: str) -> list[str]:
 def tokens_around(prose: str, noun: str) -> list[str]:
     """Tokens in "<noun> <token>" and "the <token> <noun>", e.g. "container status-page"."""
     text = _without_urls(prose)
-    after = re.findall(rf"\b{noun}\s+" + TOKEN, text)
-    before = re.findall(rf"\bthe\s+([a-z0-9][a-z0-9-]*)\s+{noun}\b", text)
+    after = re.findall(rf"\b(?:{noun})\s+" + TOKEN, text)
+    before = re.findall(rf"\b(?:the|its|our|my)\s+([a-z0-9][a-z0-9-]*)\s+(?:{noun})\b", text)
     return unique([*after, *before])
+
+
+def name_tokens(prose: str) -> list[str]:
+    """Every name-like word of the text (domains, URLs and addresses left out)."""
+    flat = IPV4.sub(" ", DOMAIN.sub(" ", _without_urls(prose)))
+    return unique(re.findall(r"(?<![\w.-])([a-z0-9][a-z0-9-]*[a-z0-9])(?![\w-])", flat))
 
 
 def ipv4s(prose: str) -> list[str]:
@@ -134,7 +141,13 @@ def service_phrase(prose: str) -> str | None:
         re.IGNORECASE,
     )
     if not match:
-        return None
+        bare = re.search(
+            r"\bfor\s+(?!(?:the|team|a|an|it|me|us|them|now|later|testing|example|our|my)\b)"
+            r"([a-z][a-z0-9-]*[a-z0-9])(?![\w.-])",
+            prose,
+            re.IGNORECASE,
+        )
+        return slug(bare.group(1)) if bare and bare.group(1).lower() not in STOP_WORDS else None
     words = []
     for word in match.group(1).split():
         if word.lower() in STOP_WORDS:
@@ -162,7 +175,11 @@ NUMBER_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bdisk\s+(?:of\s+)?(\d{1,6})\s*(gb|gib|g)\b",
     ),
     "service_port": (r"\bport\s+(\d{1,5})\b",),
-    "ttl": (r"\bttl\s+(?:of\s+)?(\d{1,6})\b",),
+    "ttl": (
+        r"\bttl\s+(?:of\s+)?(\d{1,6})s?\b",
+        r"\bttl\b[^\d\n]{0,60}?\b(?:to|=|:|at)\s*(\d{1,6})s?\b",
+        r"\b(\d{1,6})\s*(?:s|sec|seconds?)?\s+ttl\b",
+    ),
 }
 
 

@@ -70,9 +70,35 @@ risk **{plan.risk.value}**
 {criteria}
 
 **Rollback:** {text(plan.rollback)}
-
+{_declined(plan)}
 {details(fold, more)}
-"""
+
+{render_drafted_by(plan)}"""
+
+
+def _declined(plan: Plan) -> str:
+    if not plan.declined:
+        return ""
+    return f"\n**What I will not do**\n{bullets(text(d) for d in plan.declined)}\n"
+
+
+def render_drafted_by(plan: Plan) -> str:
+    """The plan's footer: which engine and role drafted it, and what that cost."""
+    if not plan.usage:
+        engine = text(plan.engine)
+        return f"_Drafted by the {engine} engine (architect and implementer)._\n"
+    parts = []
+    for u in plan.usage:
+        tokens = (
+            f"{u.input_tokens} in, {u.cache_read_tokens} cache read, "
+            f"{u.cache_write_tokens} cache write, {u.output_tokens} out"
+        )
+        parts.append(
+            f"{u.role}: {text(u.engine)} {text(u.model)} · {u.turns} turn(s) · {tokens} · "
+            f"${u.cost_usd:.4f}"
+        )
+    total = sum(u.cost_usd for u in plan.usage)
+    return f"_Drafted by {'; '.join(parts)} · total ${total:.4f}_\n"
 
 
 def render_clarification(question: Clarification) -> str:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from bot.engines.base import EngineContext
+from bot.engines.files import TreeFiles
 from bot.errors import InfrabotError
 from bot.estate import apply_changes
-from bot.flow.checks import check_pr
+from bot.flow.checks import affected_hosts, check_pr, dry_run
 from bot.flow.render import (
     render_clarification,
     render_plan,
@@ -20,7 +24,20 @@ from bot.flow.render import (
 from bot.flow.services import Services
 from bot.flow.trees import capabilities_of, estate_of, files_read, snapshot
 from bot.forge.base import BOT_LOGIN
-from bot.model import ChangeAction, ChangeSet, Clarification, Plan, Ticket, parse_resource
+from bot.model import (
+    ChangeAction,
+    ChangeSet,
+    Clarification,
+    DryRun,
+    EngineUsage,
+    Finding,
+    Plan,
+    Stopped,
+    Ticket,
+    ValidationReport,
+    parse_resource,
+)
+from bot.validate import validate_tree
 from bot.validate.policy import load_policy, outside_allowed_paths
 
 
@@ -56,15 +73,28 @@ def handle_issue(svc: Services, number: int) -> IssueOutcome:
     svc.progress(f"#{number}: reading the estate at {base}")
     with snapshot(svc, base) as tree:
         ctx = EngineContext(
-            estate=estate_of(tree), capabilities=capabilities_of(tree), read=files_read(tree)
+            estate=estate_of(tree),
+            capabilities=capabilities_of(tree),
+            read=files_read(tree),
+            files=TreeFiles(tree),
+            checks=DraftChecks(svc, tree),
         )
         svc.progress(f"#{number}: drafting a plan ({svc.engine.name} engine)")
         plan = svc.engine.architect(ticket, ctx)
+        _record_usage(svc, ticket, plan)
         if isinstance(plan, Clarification):
             return _ask(svc, ticket, plan)
+        if isinstance(plan, Stopped):
+            return _stopped(svc, ticket, plan)
+        svc.progress(f"#{number}: drafting the change ({plan.engine} engine)")
         changes = svc.engine.implement(ticket, plan, ctx)
+        _record_usage(svc, ticket, changes)
     if isinstance(changes, Clarification):
         return _ask(svc, ticket, changes)
+    if isinstance(changes, Stopped):
+        return _stopped(svc, ticket, changes)
+    if changes.usage is not None:
+        plan = plan.model_copy(update={"usage": (*plan.usage, changes.usage)})
     svc.forge.ensure_comment(number, "plan", render_plan(plan))
     svc.records.save_plan(plan)
     svc.record(
@@ -76,6 +106,77 @@ def handle_issue(svc: Services, number: int) -> IssueOutcome:
         {"risk": plan.risk.value},
     )
     return _open_pr(svc, ticket, plan, changes)
+
+
+class DraftChecks:
+    """validate and dry-run of an engine's draft on a scratch copy of the base tree."""
+
+    def __init__(self, svc: Services, base: Path) -> None:
+        self.svc, self.base = svc, base
+
+    def _applied(self, changes: ChangeSet, scratch: Path) -> list[str]:
+        shutil.copytree(self.base, scratch, symlinks=True)
+        return apply_changes(scratch, changes)
+
+    def validate(self, changes: ChangeSet) -> ValidationReport:
+        self.svc.paths.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="draft-", dir=self.svc.paths.scratch) as tmp:
+            head = Path(tmp) / "tree"
+            try:
+                written = self._applied(changes, head)
+            except InfrabotError as exc:
+                return ValidationReport(
+                    checks=("paths",), findings=(Finding(check="paths", message=str(exc)),)
+                )
+            return validate_tree(head, changed_files=written, now=self.svc.clock())
+
+    def dry_run(self, changes: ChangeSet) -> DryRun:
+        self.svc.paths.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="draft-", dir=self.svc.paths.scratch) as tmp:
+            head = Path(tmp) / "tree"
+            self._applied(changes, head)
+            before, after = estate_of(self.base), estate_of(head)
+            return dry_run(
+                self.svc,
+                "draft",
+                content=self.base,
+                after=after,
+                hosts=affected_hosts(self.svc, before, after),
+                head_sha="draft",
+                base_sha="base",
+            )
+
+
+def _record_usage(
+    svc: Services, ticket: Ticket, result: Plan | ChangeSet | Clarification | Stopped
+) -> None:
+    """Which engine and role drafted, and what it spent (tokens, cost) in the trajectory."""
+    usages: tuple[EngineUsage, ...] = ()
+    if isinstance(result, Plan):
+        usages = result.usage
+    elif isinstance(result, ChangeSet | Stopped) and result.usage is not None:
+        usages = (result.usage,)
+    for usage in usages:
+        svc.record(
+            ticket.number,
+            usage.engine,
+            "engine.usage",
+            "ok",
+            {"role": usage.role, "model": usage.model},
+            usage.model_dump(mode="json", exclude={"engine", "role", "model"}),
+        )
+
+
+def _stopped(svc: Services, ticket: Ticket, stopped: Stopped) -> IssueOutcome:
+    message = (
+        f"The drafting agent stopped before it finished: {stopped.reason}. Nothing was drafted "
+        "and no pull request was opened. Comment /plan to try again, or narrow the request."
+    )
+    svc.forge.ensure_comment(ticket.number, "failure", render_stopped(message))
+    svc.record(
+        ticket.number, svc.engine.name, "engine.stopped", "failed", {}, {"reason": stopped.reason}
+    )
+    return IssueOutcome("failed", message)
 
 
 def _ask(svc: Services, ticket: Ticket, question: Clarification) -> IssueOutcome:

@@ -19,6 +19,8 @@ STEPS: dict[str, str] = {
     "engine.clarify": "The engine could not proceed and asked the ticket's author questions.",
     "engine.plan": "The engine drafted a plan (capabilities, changes, risk, acceptance).",
     "engine.implement": "The engine drafted the change set that implements the plan.",
+    "engine.usage": "What one role of the engine spent on the ticket: turns, tokens, cost, time.",
+    "engine.stopped": "The drafting agent stopped (a cap or the API failing); nothing drafted.",
     "plan.posted": "The plan was posted (or updated) on the ticket.",
     "pr.opened": "A branch was committed and a pull request opened (or updated) for it.",
     "pr.updated": "A pull request's body or head changed and its checks were refreshed.",

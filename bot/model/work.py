@@ -45,6 +45,30 @@ class Clarification(_Frozen):
 
     questions: tuple[str, ...] = Field(min_length=1)
     reason: str
+    understood: bool = True
+    """False when the engine could not map the request to any capability at all."""
+
+
+class EngineUsage(_Frozen):
+    """What one role of an engine spent on a ticket (zeros for the offline engine)."""
+
+    engine: str
+    role: Literal["architect", "implementer"]
+    model: str = ""
+    turns: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+
+class Stopped(_Frozen):
+    """The engine gave up (a cap on turns, tokens, cost or time; the API failing): no draft."""
+
+    reason: str
+    usage: EngineUsage | None = None
 
 
 class ChangeAction(StrEnum):
@@ -67,6 +91,7 @@ class ResourceChange(_Frozen):
 class ChangeSet(_Frozen):
     changes: tuple[ResourceChange, ...] = Field(min_length=1)
     summary: str
+    usage: EngineUsage | None = None
 
 
 class PlannedChange(_Frozen):
@@ -92,6 +117,10 @@ class Plan(_Frozen):
     rollback: str
     engine: str
     parameters: dict[str, Any] = Field(default_factory=dict)
+    declined: tuple[str, ...] = ()
+    """Parts of the request the bot will not do, each with why (untrusted asks refused)."""
+    usage: tuple[EngineUsage, ...] = ()
+    """Per role: which engine drafted it and what it cost."""
 
 
 class Finding(_Frozen):
