@@ -110,3 +110,8 @@ class Paths:
     @property
     def scratch(self) -> Path:
         return self.home / "tmp"
+
+    @property
+    def validation_cache(self) -> Path:
+        """Per-file validation verdicts (bot/validate/cache.py); safe to delete or restore."""
+        return self.home / "cache" / "validation.sqlite"

@@ -24,6 +24,7 @@ from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
 from bot.localestate import LocalEstate
+from bot.validate.cache import ValidationCache
 
 
 def local_preflight(runtime_root: Path) -> Callable[[Estate, tuple[str, ...]], str | None]:
@@ -118,4 +119,5 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         nginx_test=nginx_test,
         preflight=local_preflight(paths.estate_runtime),
         progress=progress,
+        cache=ValidationCache(paths.validation_cache),
     )
