@@ -274,16 +274,17 @@ def build_index(root: Path, rules: Rules, store: VerdictStore | None = None) -> 
     paths, scanned = scan_state(root, rules.policy.limits)
     keys = [_key_of(root, path, rules) for path in paths]
     known = store.get_many([k for k in keys if k]) if store is not None else {}
-    missing = [p for p, k in zip(paths, keys, strict=True) if not k or k not in known]
-    fresh = dict(zip(missing, _judge_all(root, missing, rules), strict=True))
+    missing = [i for i, key in enumerate(keys) if not key or key not in known]
+    judged = _judge_all(root, [paths[i] for i in missing], rules)
+    fresh = dict(zip(missing, judged, strict=True))
     keep = []
     verdicts = []
-    for path, key in zip(paths, keys, strict=True):
-        if key and key in known:
+    for i, key in enumerate(keys):
+        if i not in fresh:
             verdicts.append(known[key])
             continue
-        verdict = fresh[path]
-        if key and _key_of(root, path, rules) == key:  # the file did not change under us
+        verdict = fresh[i]
+        if key and _key_of(root, paths[i], rules) == key:  # the file did not change under us
             verdict = verdict.model_copy(update={"key": key})
             keep.append(verdict)
         verdicts.append(verdict)
@@ -322,7 +323,15 @@ def _key_of(root: Path, path: Path, rules: Rules) -> str:
     data = _bounded_read(path, rules.policy.limits)
     if data is None or len(data) > rules.policy.limits.max_file_bytes:
         return ""
-    return verdict_key(rules, path.relative_to(root).as_posix(), blob_id(data))
+    return verdict_key(rules, _relative(root, path), blob_id(data))
+
+
+def _relative(root: Path, path: Path) -> str:
+    """``path.relative_to(root).as_posix()``, without pathlib's cost on the usual case."""
+    prefix, text = os.fspath(root) + os.sep, os.fspath(path)
+    if os.sep == "/" and text.startswith(prefix):
+        return text[len(prefix) :]
+    return path.relative_to(root).as_posix()
 
 
 def _judge_all(root: Path, paths: list[Path], rules: Rules) -> list[FileVerdict]:
