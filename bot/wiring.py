@@ -109,7 +109,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         paths=paths,
         forge=_forge(config, paths, root),
         engine=make_engine(config, dict(os.environ)),
-        runner=AnsibleRunner(),
+        runner=AnsibleRunner(strategy=config.ansible_strategy),
         git=git,
         trajectory=Trajectory(paths.trajectories),
         lock=EstateLock(paths.ledger_db),

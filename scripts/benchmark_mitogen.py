@@ -6,11 +6,12 @@ Two estates, each in its own throwaway copy of the project with its services up:
 - the seed example (4 hosts: node with a container, proxy, DNS, monitoring);
 - 20 proxy hosts with a site each (a "20-host apply").
 
-For each estate and each strategy (``free``, the playbook's own, and ``mitogen_free``) on a
-fresh copy: a dry-run of every host, then an apply. Printed and written as JSON: the seconds
-of each run, and whether Mitogen predicted the same changes (task and host) and ended in the
-same recap as the default. Needs root (the local estate's container namespaces), nginx and
-dnsmasq, and the ``mitogen`` package (``pip install mitogen``).
+For each estate and each strategy on a fresh copy (``free``, the default, and ``mitogen``:
+the bot's opt-in ``ansible_strategy: mitogen``, which runs Mitogen's ``mitogen_free``): a
+dry-run of every host, then an apply. Printed and written as JSON: the seconds of each run,
+and whether Mitogen predicted the same changes (task and host) and ended in the same recap
+as the default. Needs root (the local estate's container namespaces), nginx and dnsmasq,
+and the ``mitogen`` package (``pip install 'infrabot[mitogen]'``).
 
 Usage: python scripts/benchmark_mitogen.py [--json docs/benchmarks/mitogen.json]
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -33,33 +33,12 @@ sys.path.insert(0, str(ROOT))
 from bot.demo import free_port, make_copy  # noqa: E402
 from bot.estate import apply_changes, write_inventory  # noqa: E402
 from bot.execute import AnsibleRunner, RunRequest  # noqa: E402
+from bot.execute.ansible import mitogen_strategy_plugins  # noqa: E402
 from bot.flow.trees import estate_of  # noqa: E402
 from bot.localestate import LocalEstate  # noqa: E402
 from bot.model import ChangeSet, DryRun, ResourceChange  # noqa: E402
 
-STRATEGIES = ("free", "mitogen_free")
-
-
-def mitogen_strategy_dir() -> Path:
-    import ansible_mitogen  # the optional package under test
-
-    return Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-
-
-def with_strategy(repo: Path, strategy: str) -> Path:
-    """A copy of the repo's Ansible content whose play runs with ``strategy``."""
-    content = repo / f"ansible-{strategy}"
-    shutil.copytree(repo / "infra" / "ansible", content)
-    if strategy != "free":
-        site = content / "site.yml"
-        site.write_text(site.read_text().replace("strategy: free", f"strategy: {strategy}"))
-        cfg = content / "ansible.cfg"
-        cfg.write_text(
-            cfg.read_text().replace(
-                "[defaults]\n", f"[defaults]\nstrategy_plugins = {mitogen_strategy_dir()}\n", 1
-            )
-        )
-    return content
+STRATEGIES = ("free", "mitogen")
 
 
 def twenty_proxies(repo: Path) -> None:
@@ -90,19 +69,19 @@ def twenty_proxies(repo: Path) -> None:
     apply_changes(repo, ChangeSet(changes=tuple(changes), summary="20 proxies"))
 
 
-def run(repo: Path, content: Path, check: bool, hosts: tuple[str, ...]) -> tuple[float, DryRun]:
+def run(repo: Path, strategy: str, check: bool, hosts: tuple[str, ...]) -> tuple[float, DryRun]:
     estate = estate_of(repo)
     inventory = write_inventory(estate, repo / ".infrabot" / "estate", repo / "inventory.yml")
     request = RunRequest(
-        playbook_dir=content,
+        playbook_dir=repo / "infra" / "ansible",
         inventory=inventory,
         limit=hosts,
         check=check,
         artifact_dir=repo / ".infrabot" / "artifacts",
-        ident=f"{content.name}-{'check' if check else 'apply'}",
+        ident=f"{strategy}-{'check' if check else 'apply'}",
     )
     started = time.perf_counter()
-    result = AnsibleRunner().run(request)
+    result = AnsibleRunner(strategy=strategy).run(request)
     return time.perf_counter() - started, result
 
 
@@ -126,9 +105,8 @@ def measure(name: str, strategy: str, work: Path, twenty: bool) -> dict[str, Any
     local = LocalEstate((repo / ".infrabot" / "estate").resolve(), estate.hosts())
     local.up()
     try:
-        content = with_strategy(repo, strategy)
-        check_s, check = run(repo, content, True, hosts)
-        apply_s, applied = run(repo, content, False, hosts)
+        check_s, check = run(repo, strategy, True, hosts)
+        apply_s, applied = run(repo, strategy, False, hosts)
     finally:
         local.down()
     row = {"estate": name, "strategy": strategy, "hosts": len(hosts)}
@@ -170,10 +148,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, default=ROOT / "docs/benchmarks/mitogen.json")
     args = parser.parse_args()
-    try:
-        mitogen_strategy_dir()
-    except ImportError as exc:
-        sys.exit(f"mitogen is not installed ({exc}): pip install mitogen")
+    if mitogen_strategy_plugins() is None:
+        sys.exit("mitogen is not installed: pip install 'infrabot[mitogen]'")
     from importlib import metadata
 
     versions = {p: metadata.version(p) for p in ("mitogen", "ansible-core")}
