@@ -13,12 +13,13 @@ estate of that size from this generator version.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 APPS_PER_HOST = 50
 ROLES = ("node", "proxy", "dns", "monitoring")
 _GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@infrabot.local"]
@@ -101,6 +102,15 @@ def count_documents(state: Path) -> int:
     )
 
 
+def raise_limits(policy: Path, documents: int) -> None:
+    """An estate of this size would raise the policy's caps on files and documents (where
+    the policy has them): so does the benchmark's."""
+    text = policy.read_text()
+    for key in ("max_files", "max_documents"):
+        text = re.sub(rf"^(\s*{key}:\s*)\d+", rf"\g<1>{2 * documents}", text, flags=re.M)
+    policy.write_text(text)
+
+
 def ensure_estate(repo: Path, documents: int, seed: Path) -> Path:
     """A git repository at ``repo`` holding the seed project plus a generated estate of
     ``documents`` documents in ``infra/state``, committed on ``main``; reused when present."""
@@ -113,6 +123,7 @@ def ensure_estate(repo: Path, documents: int, seed: Path) -> Path:
     shutil.rmtree(repo, ignore_errors=True)
     repo.mkdir(parents=True)
     make_copy(seed, repo)
+    raise_limits(repo / "schemas" / "policy.yaml", documents)
     state = repo / "infra" / "state"
     for rel, text in estate_files(documents, count_documents(state)):
         path = state / rel
