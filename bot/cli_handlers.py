@@ -41,6 +41,7 @@ from bot.server.queue import Delivery
 from bot.server.serve import serve as run_server
 from bot.server.settings import SECRET_ENV, ServerSettings
 from bot.validate import validate_tree
+from bot.validate.cache import ValidationCache
 from bot.validate.render import render_report_markdown
 from bot.wiring import claude_engine, conversation, open_services
 
@@ -267,7 +268,7 @@ def pr_revert(args: argparse.Namespace) -> int:
 def validate(args: argparse.Namespace) -> int:
 
     root = _root(args)
-    report = validate_tree(root)
+    report = validate_tree(root, cache=ValidationCache(Paths(root).validation_cache))
     emit(args, report, render_report_markdown(report))
     return 0 if report.ok else 1
 

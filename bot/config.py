@@ -46,6 +46,8 @@ class Config(BaseModel):
     github: GitHubSettings | None = None
     """Where the repository lives on GitHub (``forge: github``); secrets come from the
     environment, never from this file."""
+    ansible_strategy: Literal["free", "mitogen"] = "free"
+    """``mitogen``: run plays with Mitogen's ``mitogen_free`` (pip install 'infrabot[mitogen]')."""
 
     @model_validator(mode="after")
     def _github_needs_a_repository(self) -> Self:
@@ -110,3 +112,8 @@ class Paths:
     @property
     def scratch(self) -> Path:
         return self.home / "tmp"
+
+    @property
+    def validation_cache(self) -> Path:
+        """Per-file validation verdicts (bot/validate/cache.py); safe to delete or restore."""
+        return self.home / "cache" / "validation.sqlite"

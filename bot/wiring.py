@@ -24,6 +24,7 @@ from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
 from bot.localestate import LocalEstate
+from bot.validate.cache import ValidationCache
 
 
 def local_preflight(runtime_root: Path) -> Callable[[Estate, tuple[str, ...]], str | None]:
@@ -108,7 +109,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         paths=paths,
         forge=_forge(config, paths, root),
         engine=make_engine(config, dict(os.environ)),
-        runner=AnsibleRunner(),
+        runner=AnsibleRunner(strategy=config.ansible_strategy),
         git=git,
         trajectory=Trajectory(paths.trajectories),
         lock=EstateLock(paths.ledger_db),
@@ -118,4 +119,5 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         nginx_test=nginx_test,
         preflight=local_preflight(paths.estate_runtime),
         progress=progress,
+        cache=ValidationCache(paths.validation_cache),
     )

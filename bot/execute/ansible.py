@@ -9,6 +9,7 @@ keeps changing hosts after the bot has stopped looking.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shlex
@@ -68,11 +69,27 @@ def _kill_group(pid: int | None) -> None:
         os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
+MITOGEN_MISSING = (
+    "infrabot.yaml asks for ansible_strategy: mitogen, but mitogen is not installed: "
+    "pip install 'infrabot[mitogen]' (or remove the setting)"
+)
+
+
+def mitogen_strategy_plugins() -> Path | None:
+    """Where Mitogen's strategy plugins are, or None when it is not installed."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or spec.origin is None:
+        return None
+    plugins = Path(spec.origin).parent / "plugins" / "strategy"
+    return plugins if (plugins / "mitogen_free.py").is_file() else None
+
+
 class AnsibleRunner:
     """Runs ansible-playbook through ansible-runner with a scrubbed environment."""
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, strategy: str = "free") -> None:
         self._bin_dir = bin_dir or Path(sys.executable).parent
+        self._strategy = strategy
 
     def run(self, request: RunRequest, progress: Progress | None = None) -> DryRun:
         if not request.limit:
@@ -80,8 +97,14 @@ class AnsibleRunner:
         problem = _missing_input(request)
         if problem:
             return _not_started(request, problem)
+        plugins = None
+        if self._strategy == "mitogen":
+            plugins = mitogen_strategy_plugins()
+            if plugins is None:
+                return _not_started(request, MITOGEN_MISSING)
         with tempfile.TemporaryDirectory(prefix="infrabot-runner-") as private:
-            env = child_env(os.environ, self._bin_dir, request.playbook_dir, Path(private) / "tmp")
+            temp = Path(private) / "tmp"
+            env = child_env(os.environ, self._bin_dir, request.playbook_dir, temp, plugins)
             if shutil.which("ansible-playbook", path=env["PATH"]) is None:
                 raise InfrabotError(
                     "ansible-playbook not found: install ansible-core (pip install -e .)"

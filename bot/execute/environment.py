@@ -39,10 +39,15 @@ _RUNNER_KEYS = frozenset(
 
 
 def child_env(
-    base: Mapping[str, str], bin_dir: Path, playbook_dir: Path, local_temp: Path
+    base: Mapping[str, str],
+    bin_dir: Path,
+    playbook_dir: Path,
+    local_temp: Path,
+    strategy_plugins: Path | None = None,
 ) -> dict[str, str]:
     """The variables the bot sets for ansible-playbook; ``base`` is only read for PATH,
-    HOME and the harmless pass-through names."""
+    HOME and the harmless pass-through names. ``strategy_plugins``: Mitogen's, whose
+    ``mitogen_free`` then replaces the content's ``free`` strategy."""
     env = {
         # The ansible-playbook next to the bot's Python first (not a pyenv shim).
         "PATH": f"{bin_dir}:{base.get('PATH') or DEFAULT_PATH}",
@@ -59,6 +64,9 @@ def child_env(
         "ANSIBLE_STDOUT_CALLBACK": "infrabot_default",
     }
     env.update({name: base[name] for name in _PASSED_THROUGH if base.get(name)})
+    if strategy_plugins is not None:
+        env["ANSIBLE_STRATEGY_PLUGINS"] = str(strategy_plugins)
+        env["ANSIBLE_STRATEGY"] = "mitogen_free"
     config = playbook_dir / "ansible.cfg"
     if config.is_file():
         env["ANSIBLE_CONFIG"] = str(config)

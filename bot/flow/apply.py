@@ -38,7 +38,7 @@ def apply_commit(
     ticket = pr.issue or pr.number
     post_status(svc, pr, "applying", f"Applying `{target_sha[:7]}`.")
     with snapshot(svc, base_sha) as base, snapshot(svc, target_sha) as target:
-        before, after = estate_of(base), estate_of(target)
+        before, after = estate_of(base, svc.cache), estate_of(target, svc.cache)
         hosts = affected_hosts(svc, before, after)
         run = _apply(svc, pr.number, ticket, actor, target, after, hosts, target_sha, base_sha)
         verifications = (
@@ -252,7 +252,7 @@ def reconcile(
     base = svc.config.base_branch
     sha = svc.git.sha(base)
     with snapshot(svc, sha) as tree:
-        estate = estate_of(tree)
+        estate = estate_of(tree, svc.cache)
         every = tuple(h.name for h in estate.hosts())
         problem = svc.preflight(estate, every)
         if problem:

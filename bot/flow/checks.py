@@ -63,6 +63,7 @@ def _check(svc: Services, pr: PullRequest) -> PrCheck:
             merged,
             changed_files=changed if pr.author == BOT_LOGIN else None,
             now=svc.clock(),
+            cache=svc.cache,
         )
         report = _note_rules_changed(report, pr.author, changed)
         svc.record(
@@ -80,7 +81,7 @@ def _check(svc: Services, pr: PullRequest) -> PrCheck:
             report.ok,
             "validation passed" if report.ok else f"{len(report.errors())} problem(s)",
         )
-        before, after = estate_of(base), estate_of(merged)
+        before, after = estate_of(base, svc.cache), estate_of(merged, svc.cache)
         envs = environments(before, after)
         run = _dry_run_or_skip(svc, number, report, base, (before, after), merge_sha, pr.base_sha)
         run = _separate_drift(svc, number, run, base, before)

@@ -237,7 +237,7 @@ def _authorize(
     reasons = list(refusal.reasons) if refusal else []
     if not reasons and check is not None and check.merge_sha and check.dry_run.hosts:
         with snapshot(svc, check.merge_sha) as merged:
-            problem = svc.preflight(estate_of(merged), check.dry_run.hosts)
+            problem = svc.preflight(estate_of(merged, svc.cache), check.dry_run.hosts)
         if problem:
             reasons.append(problem)  # refuse before merging: a merge that cannot apply
     return reasons

@@ -12,7 +12,7 @@ from bot.validate import validate_tree
 def plan_working_tree(svc: Services, *, all_hosts: bool = False) -> DryRun:
     base = svc.config.base_branch
     base_sha = svc.git.sha(base)
-    report = validate_tree(svc.root)
+    report = validate_tree(svc.root, cache=svc.cache)
     if not report.ok:
         first = report.errors()[0]
         return DryRun(
@@ -23,9 +23,9 @@ def plan_working_tree(svc: Services, *, all_hosts: bool = False) -> DryRun:
             error=f"validation failed ({len(report.errors())} problem(s), "
             f"first: {first.location()} {first.message}): run `infrabot validate`",
         )
-    after = estate_of(svc.root)
+    after = estate_of(svc.root, svc.cache)
     with snapshot(svc, base) as tree:
-        before = estate_of(tree)
+        before = estate_of(tree, svc.cache)
     hosts = (
         tuple(h.name for h in after.hosts()) if all_hosts else affected_hosts(svc, before, after)
     )

@@ -18,6 +18,7 @@ from bot.gitrepo import GitRepo
 from bot.ledger import Event
 from bot.ledger.stores import IntentLedger, LockStore, RunStore, TrajectoryStore
 from bot.model import Resource, Verification
+from bot.validate.index import VerdictStore
 
 
 class Verifier(Protocol):
@@ -55,6 +56,8 @@ class Services:
     dnsmasq_test: Callable[[Mapping[str, str]], tuple[bool, str]] = dnsmasq_test
     """(ok, output) for one DNS host's rendered files (``bot.execute.dnsmasq``)."""
     progress: Callable[[str], None] = _quiet
+    cache: VerdictStore | None = None
+    """Validation verdicts kept between runs (None: every file is judged every time)."""
 
     def record(
         self,

@@ -73,7 +73,7 @@ def handle_issue(svc: Services, number: int) -> IssueOutcome:
     svc.progress(f"#{number}: reading the estate at {base}")
     with snapshot(svc, base) as tree:
         ctx = EngineContext(
-            estate=estate_of(tree),
+            estate=estate_of(tree, svc.cache),
             capabilities=capabilities_of(tree),
             read=files_read(tree),
             files=TreeFiles(tree),

@@ -9,8 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.engines.capabilities import Capability, load_capabilities
+from bot.errors import InfrabotError
 from bot.estate import Estate, build_estate, read_documents
 from bot.flow.services import Services
+from bot.validate import index_tree
+from bot.validate.index import VerdictStore
 
 
 @contextmanager
@@ -23,7 +26,14 @@ def snapshot(svc: Services, rev: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def estate_of(tree: Path) -> Estate:
+def estate_of(tree: Path, cache: VerdictStore | None = None) -> Estate:
+    """The estate ``tree`` describes. With a cache, from the validation index (files already
+    judged are not read again); a tree whose rules cannot be loaded is read directly."""
+    if cache is not None:
+        try:
+            return index_tree(tree, cache).estate()
+        except InfrabotError:
+            pass
     docs, _ = read_documents(tree)
     return build_estate(docs)
 

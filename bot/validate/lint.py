@@ -26,32 +26,45 @@ def yamllint_findings(
     (not linted: they were refused unread)."""
     config, findings = load_config(root)
     for rel in files:
-        if config.is_file_ignored(rel):
-            continue
-        path = root / rel
-        try:
-            if path.is_symlink() or (max_bytes is not None and path.stat().st_size > max_bytes):
-                continue  # reported by the yaml check
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue  # reported by the yaml check
-        try:
-            problems = list(linter.run(text, config, rel))
-        except YAMLError:
-            continue  # yamllint's reader refuses a control character: so did the yaml check
-        for problem in problems:
-            if problem.rule is None and rel in parse_failed:
-                continue
-            findings.append(
-                Finding(
-                    check="yamllint",
-                    file=rel,
-                    line=problem.line,
-                    message=f"{problem.desc} [{problem.rule or 'syntax'}], column {problem.column}",
-                    severity="warning" if problem.level == "warning" else "error",
-                )
-            )
+        findings += lint_file(
+            root, rel, config, parse_failed=rel in parse_failed, max_bytes=max_bytes
+        )
     return findings
+
+
+def lint_file(
+    root: Path,
+    rel: str,
+    config: YamlLintConfig,
+    *,
+    parse_failed: bool = False,
+    max_bytes: int | None = None,
+) -> list[Finding]:
+    """Problems in one file; its syntax errors are left out when ``parse_failed``."""
+    if config.is_file_ignored(rel):
+        return []
+    path = root / rel
+    try:
+        if path.is_symlink() or (max_bytes is not None and path.stat().st_size > max_bytes):
+            return []  # reported by the yaml check
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []  # reported by the yaml check
+    try:
+        problems = list(linter.run(text, config, rel))
+    except YAMLError:
+        return []  # yamllint's reader refuses a control character: so did the yaml check
+    return [
+        Finding(
+            check="yamllint",
+            file=rel,
+            line=problem.line,
+            message=f"{problem.desc} [{problem.rule or 'syntax'}], column {problem.column}",
+            severity="warning" if problem.level == "warning" else "error",
+        )
+        for problem in problems
+        if problem.rule is not None or not parse_failed
+    ]
 
 
 def load_config(root: Path) -> tuple[YamlLintConfig, list[Finding]]:

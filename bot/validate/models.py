@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -17,11 +18,20 @@ from bot.model import Finding, Resource, parse_resource
 from bot.validate.jsonpath import json_path
 
 
+class Located(Protocol):
+    """Where a document came from: a freshly read ``Document`` or its cached index entry."""
+
+    @property
+    def file(self) -> str: ...
+
+    def line_of(self, path: tuple[str | int, ...]) -> int: ...
+
+
 @dataclass(frozen=True)
 class Parsed:
     """A document and the resource it parsed into."""
 
-    doc: Document
+    doc: Located
     resource: Resource
 
 
