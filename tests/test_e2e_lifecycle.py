@@ -62,7 +62,10 @@ def test_resize_then_remove_a_container_and_what_points_at_it(
         assert "| update | Container | `status-page` |" in body
         assert "512 MiB" not in body and "1536 MiB of memory" in body
         evidence = merged_evidence(capsys, pr)
-        assert "applied and verified" in evidence and "❌" not in evidence, evidence
+        # the local provider has no memory to probe: the size criterion is honestly "not
+        # verified", and nothing failed
+        assert "✅ applied" in evidence and "❌" not in evidence, evidence
+        assert "not verified: container status-page runs on pve1" in evidence
         container = at_main(repo, "infra/state/containers/status-page.yaml")
         assert "memory: 1536 # MiB" in container, "the round-trip edit keeps the comment"
         assert ns(repo, "status-page") in namespaces()
