@@ -71,7 +71,7 @@ class ValidationCache:
         rows = []
         for verdict in verdicts:
             self._memory[verdict.key] = verdict
-            body = verdict.model_dump_json().encode()
+            body = verdict.model_dump_json(exclude_unset=True).encode()
             rows.append((verdict.key, body, digest_of(verdict.key, body)))
         self._write(rows)
 
