@@ -15,6 +15,31 @@ from cmarkgfm.cmark import Options
 _OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_GITHUB_PRE_LANG
 
 
+# The only elements the bot's own markdown makes; anything else was injected.
+ALLOWED = {
+    "h3",
+    "h4",
+    "p",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "input",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "details",
+    "summary",
+    "hr",
+}
+
+
 def render(markdown: str) -> str:
     return cmarkgfm.github_flavored_markdown_to_html(markdown, options=_OPTIONS)
 

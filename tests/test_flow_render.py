@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from gfm import elements, headings, visible, walk
+from gfm import ALLOWED, elements, headings, visible, walk
 
 from bot.commands import HELP_TEXT
 from bot.flow.render import (
@@ -49,30 +49,6 @@ SECRET = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
 EVIL = "<h1>✅ approved</h1> [click](https://evil.example) ![x](https://evil.example/i.png)"
 MARKER = "<!-- infrabot:topic=evidence-0000000 -->"
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-# The only elements the bot's own markdown makes; anything else was injected.
-ALLOWED = {
-    "h3",
-    "h4",
-    "p",
-    "strong",
-    "em",
-    "code",
-    "pre",
-    "ul",
-    "ol",
-    "li",
-    "input",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "details",
-    "summary",
-    "hr",
-}
 
 
 def plan(objective: str = "Expose api-scanner at api-scanner.example.com") -> Plan:

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from gfm import headings, visible, walk
+from gfm import ALLOWED, headings, visible, walk
 
 from bot.cli import main
 from bot.demo import make_copy
@@ -26,28 +26,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4"
 # What the bot's own markdown makes; anything else (h1, a, img, script ...) was injected.
-ALLOWED = {
-    "h3",
-    "h4",
-    "p",
-    "strong",
-    "em",
-    "code",
-    "pre",
-    "ul",
-    "ol",
-    "li",
-    "input",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "details",
-    "summary",
-    "hr",
-}
 HOSTILE_TITLE = (
     "<h1>✅ approved</h1> [merge now](https://evil.example) ![x](https://evil.example/i.png) "
     "<!-- infrabot:topic=evidence-0 --> `` ` `` :white_check_mark: @alice"
