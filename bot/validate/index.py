@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -268,11 +268,28 @@ class TreeIndex:
         return Estate(resources=resources, files=files)
 
 
-def build_index(root: Path, rules: Rules, store: VerdictStore | None = None) -> TreeIndex:
+def build_index(
+    root: Path,
+    rules: Rules,
+    store: VerdictStore | None = None,
+    blobs: Mapping[str, str] | None = None,
+) -> TreeIndex:
     """Judge every desired-state file under ``root``, reusing the verdicts ``store`` holds for
-    the same path, bytes, rules and code, and keeping the new ones there."""
-    paths, scanned = scan_state(root, rules.policy.limits)
-    keys = [_key_of(root, path, rules) for path in paths]
+    the same path, bytes, rules and code, and keeping the new ones there.
+
+    ``blobs``: git's blob id of files under ``root`` (repo-relative paths), from the tree
+    the caller exported or a clean working tree (``GitRepo.blob_ids``): those files are
+    looked up without being read.  Any other file is read and hashed.  A verdict is kept
+    only when the bytes judged hash to the blob id it is filed under, so a file that changed
+    while judged, or whose bytes are not the blob git named, is never cached."""
+    limits = rules.policy.limits
+    paths, scanned = scan_state(root, limits)
+    rels = [_relative(root, path) for path in paths]
+    given = blobs or {}
+    ids = [given.get(rel) or _blob_of(path, limits) for rel, path in zip(rels, paths, strict=True)]
+    keys = [
+        verdict_key(rules, rel, blob) if blob else "" for rel, blob in zip(rels, ids, strict=True)
+    ]
     known = store.get_many([k for k in keys if k]) if store is not None else {}
     missing = [i for i, key in enumerate(keys) if not key or key not in known]
     judged = _judge_all(root, [paths[i] for i in missing], rules)
@@ -284,7 +301,7 @@ def build_index(root: Path, rules: Rules, store: VerdictStore | None = None) -> 
             verdicts.append(known[key])
             continue
         verdict = fresh[i]
-        if key and _key_of(root, paths[i], rules) == key:  # the file did not change under us
+        if key and _blob_of(paths[i], limits) == ids[i]:  # the bytes judged are that blob
             verdict = verdict.model_copy(update={"key": key})
             keep.append(verdict)
         verdicts.append(verdict)
@@ -317,13 +334,13 @@ def _within(
     return tuple(out)
 
 
-def _key_of(root: Path, path: Path, rules: Rules) -> str:
-    """The verdict key of the file as it is now; "" when it cannot be read or is over
+def _blob_of(path: Path, limits: Limits) -> str | None:
+    """The blob id of the file as it is now; None when it cannot be read or is over
     ``max_file_bytes`` (such a file is refused unread, and never cached)."""
-    data = _bounded_read(path, rules.policy.limits)
-    if data is None or len(data) > rules.policy.limits.max_file_bytes:
-        return ""
-    return verdict_key(rules, _relative(root, path), blob_id(data))
+    data = _bounded_read(path, limits)
+    if data is None or len(data) > limits.max_file_bytes:
+        return None
+    return blob_id(data)
 
 
 def _relative(root: Path, path: Path) -> str:
