@@ -72,23 +72,22 @@ class GitRepo:
         if self._may_convert():
             return None
         if rev is None:
-            listing = self.repo.git.ls_files("-s", "-z", "--full-name")
+            # -v tags each entry: "H" is an ordinary one; an assume-unchanged ("h") or
+            # skip-worktree ("S") file may differ from the index without diff-files saying so
+            listing = self.repo.git.ls_files("-s", "-v", "-z", "--full-name")
+            entries = [_index_entry(e) for e in listing.split("\0") if e]
             dirty = set(self.repo.git.diff_files("--name-only", "-z").split("\0"))
         else:
             listing = self.repo.git.ls_tree("-r", "-z", "--full-tree", self.sha(rev))
+            entries = [_tree_entry(e) for e in listing.split("\0") if e]
             dirty = set()
         ids: dict[str, str] = {}
         prefix = under.rstrip("/") + "/"
-        for entry in listing.split("\0"):
-            meta, _, path = entry.partition("\t")
-            fields = meta.split()
-            if path.rsplit("/", 1)[-1] == ".gitattributes":
+        for path, blob in entries:
+            if path.rpartition("/")[2] == ".gitattributes":
                 return None
-            if len(fields) < 3 or fields[0] not in _FILE_MODES or not path.startswith(prefix):
-                continue
-            stage_or_type = fields[2] if rev is None else fields[1]
-            if stage_or_type in ("0", "blob") and path not in dirty:
-                ids[path] = fields[1] if rev is None else fields[2]
+            if blob and path.startswith(prefix) and path not in dirty:
+                ids[path] = blob
         return ids
 
     def _may_convert(self) -> bool:
@@ -213,6 +212,23 @@ class GitRepo:
 
 _FILE_MODES = ("100644", "100755")
 """Regular files (not links, not submodules)."""
+
+
+def _index_entry(entry: str) -> tuple[str, str | None]:
+    """(path, blob) of an ``ls-files -s -v`` entry; no blob unless it is an ordinary
+    ("H"), merged (stage 0) regular file."""
+    meta, _, path = entry.partition("\t")
+    fields = meta.split()
+    ok = len(fields) == 4 and fields[0] == "H" and fields[1] in _FILE_MODES and fields[3] == "0"
+    return path, fields[2] if ok else None
+
+
+def _tree_entry(entry: str) -> tuple[str, str | None]:
+    """(path, blob) of an ``ls-tree`` entry; no blob unless it is a regular file."""
+    meta, _, path = entry.partition("\t")
+    fields = meta.split()
+    ok = len(fields) == 3 and fields[0] in _FILE_MODES and fields[1] == "blob"
+    return path, fields[2] if ok else None
 
 
 def _identity(author: str) -> dict[str, str]:
