@@ -21,6 +21,7 @@ from bot.demo import run_demo
 from bot.engines.base import Engine
 from bot.engines.offline import OfflineEngine
 from bot.errors import InputError
+from bot.estate.documents import STATE_DIR
 from bot.evals import load_corpus, run_eval
 from bot.evals.run import render_table
 from bot.events import Ignored, Refused, from_payload, parse_actions
@@ -267,8 +268,9 @@ def pr_revert(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
 
-    root = _root(args)
-    report = validate_tree(root, cache=ValidationCache(Paths(root).validation_cache))
+    repo = GitRepo(args.repo or Path.cwd())
+    root, blobs = repo.path, repo.blob_ids(None, STATE_DIR)  # git's ids: no re-hashing
+    report = validate_tree(root, cache=ValidationCache(Paths(root).validation_cache), blobs=blobs)
     emit(args, report, render_report_markdown(report))
     return 0 if report.ok else 1
 

@@ -7,6 +7,7 @@ touched until a merge, and a failed edit leaves no branch behind.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tarfile
 import tempfile
@@ -58,6 +59,51 @@ class GitRepo:
         with tarfile.open(fileobj=buf) as tar:
             tar.extractall(dest, filter=_keep_links)
         return dest
+
+    def blob_ids(self, rev: str | None, under: str) -> dict[str, str] | None:
+        """Git's blob id of each regular file under ``under`` (repo-relative posix paths):
+        of the tree of ``rev``, or of the working tree when ``rev`` is None (the index's
+        ids, less the files that differ from it; untracked files are left out).  One or
+        two git commands instead of reading and hashing every file (docs/adr/0018).
+
+        None when git may write a file other than byte for byte (any ``.gitattributes``,
+        an attributes file, ``core.autocrlf``): then a file's bytes need not be its blob,
+        and the caller hashes what it reads."""
+        if self._may_convert():
+            return None
+        if rev is None:
+            # -v tags each entry: "H" is an ordinary one; an assume-unchanged ("h") or
+            # skip-worktree ("S") file may differ from the index without diff-files saying so
+            listing = self.repo.git.ls_files("-s", "-v", "-z", "--full-name")
+            entries = [_index_entry(e) for e in listing.split("\0") if e]
+            dirty = set(self.repo.git.diff_files("--name-only", "-z").split("\0"))
+        else:
+            listing = self.repo.git.ls_tree("-r", "-z", "--full-tree", self.sha(rev))
+            entries = [_tree_entry(e) for e in listing.split("\0") if e]
+            dirty = set()
+        ids: dict[str, str] = {}
+        prefix = under.rstrip("/") + "/"
+        for path, blob in entries:
+            if path.rpartition("/")[2] == ".gitattributes":
+                return None
+            if blob and path.startswith(prefix) and path not in dirty:
+                ids[path] = blob
+        return ids
+
+    def _may_convert(self) -> bool:
+        """Whether git's attributes or config could make a checked-out or archived file
+        differ from its blob (line endings, filters, export-subst)."""
+        config = self.repo.config_reader()
+        autocrlf = str(config.get_value("core", "autocrlf", "false")).lower()
+        attributes = str(config.get_value("core", "attributesfile", ""))
+        xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        info = Path(self.repo.git_dir) / "info" / "attributes"
+        return (
+            autocrlf not in ("false", "input")
+            or bool(attributes)
+            or info.is_file()
+            or (xdg / "git" / "attributes").is_file()
+        )
 
     @contextmanager
     def _worktree(self, base: str, scratch: Path) -> Iterator[Path]:
@@ -162,6 +208,27 @@ class GitRepo:
     def delete_branch(self, name: str) -> None:
         if self.branch_exists(name):
             self.repo.git.branch("-D", name)
+
+
+_FILE_MODES = ("100644", "100755")
+"""Regular files (not links, not submodules)."""
+
+
+def _index_entry(entry: str) -> tuple[str, str | None]:
+    """(path, blob) of an ``ls-files -s -v`` entry; no blob unless it is an ordinary
+    ("H"), merged (stage 0) regular file."""
+    meta, _, path = entry.partition("\t")
+    fields = meta.split()
+    ok = len(fields) == 4 and fields[0] == "H" and fields[1] in _FILE_MODES and fields[3] == "0"
+    return path, fields[2] if ok else None
+
+
+def _tree_entry(entry: str) -> tuple[str, str | None]:
+    """(path, blob) of an ``ls-tree`` entry; no blob unless it is a regular file."""
+    meta, _, path = entry.partition("\t")
+    fields = meta.split()
+    ok = len(fields) == 3 and fields[0] in _FILE_MODES and fields[1] == "blob"
+    return path, fields[2] if ok else None
 
 
 def _identity(author: str) -> dict[str, str]:

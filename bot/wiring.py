@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import CONFIG_FILE, Config, Paths, load_config
 from bot.engines.auto import AutoEngine
 from bot.engines.base import Engine
-from bot.engines.claude import ClaudeEngine, ClaudeSettings, Limits
 from bot.engines.offline import OfflineEngine
 from bot.errors import InputError
 from bot.estate import Estate
@@ -25,6 +25,9 @@ from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
 from bot.localestate import LocalEstate
 from bot.validate.cache import ValidationCache
+
+if TYPE_CHECKING:
+    from bot.engines.claude import ClaudeEngine
 
 
 def local_preflight(runtime_root: Path) -> Callable[[Estate, tuple[str, ...]], str | None]:
@@ -70,6 +73,10 @@ def _forge(config: Config, paths: Paths, root: Path) -> Forge:
 
 
 def claude_engine(config: Config, environ: dict[str, str]) -> ClaudeEngine:
+    # Imported here: the Anthropic SDK takes about 1.5 s to import, and most commands
+    # (validate above all) never draft with Claude.
+    from bot.engines.claude import ClaudeEngine, ClaudeSettings, Limits
+
     c = config.claude
     limits = Limits(
         max_turns=c.max_turns,

@@ -43,9 +43,12 @@ from scale_estate import ensure_estate  # noqa: E402
 
 from bot.demo import SEED_REQUEST, make_copy  # noqa: E402
 from bot.estate import blast_radius  # noqa: E402
+from bot.estate.documents import STATE_DIR  # noqa: E402
 from bot.flow.checks import dry_run  # noqa: E402
 from bot.flow.records import Records  # noqa: E402
 from bot.flow.trees import estate_of  # noqa: E402
+from bot.gitrepo import GitRepo  # noqa: E402
+from bot.model import ValidationReport  # noqa: E402
 from bot.validate import index as index_module  # noqa: E402
 from bot.validate import validate_tree  # noqa: E402
 from bot.validate.cache import ValidationCache  # noqa: E402
@@ -128,8 +131,14 @@ def validate_in_process(repo: Path, cache: Path, *, serial: bool = False) -> flo
     """``validate_tree`` with a new cache object on ``cache`` (as a new process would open it)."""
     saved = index_module.PARALLEL_FROM
     index_module.PARALLEL_FROM = 10**9 if serial else saved
+
+    def validate() -> ValidationReport:  # as `infrabot validate` does: git's blob ids
+        git = GitRepo(repo)
+        blobs = git.blob_ids(None, STATE_DIR)
+        return validate_tree(repo, cache=ValidationCache(cache), blobs=blobs)
+
     try:
-        seconds, report = timed(lambda: validate_tree(repo, cache=ValidationCache(cache)))
+        seconds, report = timed(validate)
     finally:
         index_module.PARALLEL_FROM = saved
     if not report.ok:
@@ -236,6 +245,7 @@ def measure_size(work: Path, size: int) -> dict[str, Any]:
     measure_dry_run(repo, row)
     _show(row, "dry_run_s", "one-site dry-run", "dry_run_bare_limit_s", "bare --check --limit")
     row["load_after"] = os.getloadavg()[0]
+    print(f"  (load average {row['load_before']:.1f} before, {row['load_after']:.1f} after)")
     shutil.rmtree(repo, ignore_errors=True)
     return row
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.estate.documents import Limits, read_documents, state_files
+from bot.estate.documents import Limits, read_documents, scan_state, state_files
 from bot.validate import validate_tree
 
 STATE = "infra/state"
@@ -200,3 +200,19 @@ def test_a_change_over_the_file_cap_is_refused(seed_tree: Path) -> None:
     assert [f.check for f in report.errors()] == ["paths"]
     assert "limits.max_changed_files: 2" in report.errors()[0].message
     assert validate_tree(seed_tree, changed_files=changed[:2]).ok
+
+
+def test_state_files_come_in_path_order_whatever_their_names(tmp_path: Path) -> None:
+    """The walk keeps names as strings; the order must still be the one paths sort in
+    (segment by segment: ``a/b/c`` before ``a/b-c``), as duplicates name the first."""
+    names = ["a/b/c.yaml", "a/b-c.yaml", "a/b.yaml", "a.b/x.yml", "a/..yaml", "a/.yaml", "z.YAML"]
+    for name in names:
+        path = tmp_path / "infra" / "state" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("kind: Host\n")
+    files, _ = scan_state(tmp_path, Limits())
+    expected = sorted(
+        p for p in (tmp_path / "infra" / "state").rglob("*") if p.suffix in (".yaml", ".yml")
+    )
+    assert files == expected
+    assert [p.name for p in files] == ["..yaml", "c.yaml", "b-c.yaml", "b.yaml", "x.yml"]

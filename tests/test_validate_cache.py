@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import shutil
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import bot.validate.index as index_module
 from bot.estate import build_estate, read_documents
 from bot.flow.trees import estate_of
+from bot.gitrepo import GitRepo
 from bot.model import ValidationReport
 from bot.validate import validate_tree
 from bot.validate.cache import ValidationCache, digest_of
@@ -247,3 +249,112 @@ def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def _git(repo: Path, *args: str) -> str:
+    command = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def _committed(tree: Path) -> GitRepo:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tree)], check=True)
+    _git(tree, "add", "-A")
+    _git(tree, "commit", "-q", "-m", "estate")
+    return GitRepo(tree)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_git_blob_ids_report_the_same_as_hashing(tree: Path, tmp_path: Path, seed: int) -> None:
+    """A clean work tree, then a dirty one (edits, deletions, new untracked files), then an
+    export of a commit: looked up by git's ids, the report is the one hashing gives."""
+    rng = random.Random(seed)
+    random_estate(tree, rng, 40)
+    repo = _committed(tree)
+    db = tmp_path / "cache.sqlite"
+    for _round in range(2):
+        plain = report(tree, None)
+        ids = repo.blob_ids(None, STATE)
+        assert ids is not None
+        for cache in (ValidationCache(db), ValidationCache(db)):  # cold, then warm
+            got = validate_tree(tree, changed_files=[f"{GEN}/x.yaml"], cache=cache, blobs=ids)
+            assert got == plain
+        assert estate_of(tree, ValidationCache(db), ids) == build_estate(read_documents(tree)[0])
+        mutate(tree, rng, 6)
+        random_estate(tree / "untracked", rng, 3)
+        shutil.copytree(tree / "untracked" / GEN, tree / GEN / "new", dirs_exist_ok=True)
+    _git(tree, "add", "-A")
+    _git(tree, "commit", "-q", "-m", "more")
+    export = repo.export("HEAD", tmp_path / "export")
+    expected = report(export, None)
+    warm = ValidationCache(db)
+    assert (
+        validate_tree(
+            export, changed_files=[f"{GEN}/x.yaml"], cache=warm, blobs=repo.blob_ids("HEAD", STATE)
+        )
+        == expected
+    )
+    assert warm.rejected == 0
+
+
+def test_blob_ids_are_gits_own_and_leave_out_what_differs(tree: Path) -> None:
+    (tree / GEN).mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (tree / GEN / f"{name}.yaml").write_text(_site(ord(name), random.Random(1)))
+    repo = _committed(tree)
+    (tree / GEN / "a.yaml").write_text("edited: true\n")  # dirty: hashed by the caller
+    (tree / GEN / "new.yaml").write_text("new: true\n")  # untracked: hashed too
+    (tree / GEN / "c.yaml").unlink()
+    # git does not look at these: they may differ from the index without diff-files knowing
+    (tree / GEN / "d.yaml").write_text(_site(4, random.Random(1)))
+    (tree / GEN / "e.yaml").write_text(_site(5, random.Random(1)))
+    _git(tree, "add", "-A", f"{GEN}/d.yaml", f"{GEN}/e.yaml")
+    _git(tree, "commit", "-q", "-m", "d and e")
+    _git(tree, "update-index", "--assume-unchanged", f"{GEN}/d.yaml")
+    _git(tree, "update-index", "--skip-worktree", f"{GEN}/e.yaml")
+    (tree / GEN / "d.yaml").write_text("edited: true\n")
+    ids = repo.blob_ids(None, STATE)
+    assert ids is not None
+    left_out = {f"{GEN}/{n}.yaml" for n in ["a", "c", "d", "e", "new"]}
+    assert f"{GEN}/b.yaml" in ids and not left_out & set(ids)
+    for rel, blob in ids.items():
+        assert blob == index_module.blob_id((tree / rel).read_bytes()), rel
+    at_head = repo.blob_ids("HEAD", STATE)
+    assert at_head is not None and at_head[f"{GEN}/a.yaml"] != index_module.blob_id(
+        (tree / GEN / "a.yaml").read_bytes()
+    )
+
+
+def test_no_blob_ids_where_git_may_rewrite_the_bytes(tree: Path) -> None:
+    """Line-ending conversion, filters or export-subst make a checked-out or archived file
+    differ from its blob: then every file is hashed from the bytes read."""
+    repo = _committed(tree)
+    assert repo.blob_ids("HEAD", STATE)
+    (tree / GEN).mkdir(parents=True)
+    (tree / GEN / ".gitattributes").write_text("*.yaml text eol=crlf\n")
+    _git(tree, "add", "-A")
+    _git(tree, "commit", "-q", "-m", "attributes")
+    assert repo.blob_ids("HEAD", STATE) is None
+    assert repo.blob_ids(None, STATE) is None
+    assert repo.blob_ids("HEAD~1", STATE)
+    _git(tree, "config", "core.autocrlf", "true")
+    assert repo.blob_ids("HEAD~1", STATE) is None
+
+
+def test_a_blob_id_that_is_not_the_files_is_never_cached(tree: Path, tmp_path: Path) -> None:
+    """Whoever hands over blob ids may be wrong (a stale listing): the verdict judged from
+    the file's bytes is reported, and not filed under the id it was looked up by."""
+    broken = tree / GEN / "broken.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(_site(1, random.Random(1)) + "extra_field: 1\n")
+    expected = report(tree, None)
+    rel = f"{GEN}/broken.yaml"
+    clean = index_module.blob_id((tree / "infra/state/sites/status-page.yaml").read_bytes())
+    db = tmp_path / "cache.sqlite"
+    lying = {rel: clean}
+    for _run in range(2):
+        got = validate_tree(
+            tree, changed_files=[f"{GEN}/x.yaml"], cache=ValidationCache(db), blobs=lying
+        )
+        assert got == expected
+    files = {FileVerdict.model_validate_json(b).file for _, b, _ in _rows(db)}
+    assert rel not in files and "infra/state/sites/status-page.yaml" in files

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InfrabotError
+from bot.estate.documents import Limits
 from bot.validate.policy import (
     FreezeWindow,
     Policy,
@@ -146,3 +147,11 @@ def test_malformed_policy_is_one_clear_line(tmp_path: Path, text: str, message: 
 )
 def test_glob_semantics(glob: str, path: str, matches: bool) -> None:
     assert bool(glob_regex(glob).match(path)) is matches
+
+
+def test_the_default_caps_fit_the_estates_infrabot_is_built_for() -> None:
+    """Issue 9 sizes estates up to 20,000 one-resource files; the shipped policy and the
+    model's defaults must let such an estate be read whole (docs/adr/0018)."""
+    for limits in (load_policy(REPO).limits, Limits()):
+        assert limits.max_files >= 20_000
+        assert limits.max_documents >= 20_000

@@ -48,7 +48,7 @@ def test_actions_are_pinned_by_commit_with_the_version_beside(path: Path) -> Non
     uses = re.findall(r"^\s*-?\s*uses:\s*(\S+)(.*)", path.read_text(), re.M)
     assert uses
     for ref, rest in uses:
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w.-]+)*@[0-9a-f]{40}", ref), ref
         assert re.search(r"#\s*v\d", rest), f"{ref}: no version comment"
 
 
@@ -128,3 +128,25 @@ def test_the_schedule_runs_the_check() -> None:
     path = WORKFLOWS / "infrabot-check.yml"
     assert "schedule" in _events(path)
     assert any(step.get("run") == "infrabot check" for step in _steps(path))
+
+
+def test_only_runs_on_main_save_the_validation_cache() -> None:
+    """Pull requests restore main's validation verdicts but never save any (docs/adr/0018):
+    what a PR's run could save is not what main's or another PR's run will read."""
+    saving = {}
+    for path in FILES:
+        caches = [s for s in _steps(path) if s.get("uses", "").startswith("actions/cache")]
+        for step in caches:
+            assert step["with"]["path"] == ".infrabot/cache", path.name
+        if any(not s["uses"].startswith("actions/cache/restore@") for s in caches):
+            saving[path.name] = set(_events(path))
+    assert saving == {"infrabot-validation-cache.yml": {"push"}}
+    assert _load(WORKFLOWS / "infrabot-validation-cache.yml")["on"]["push"] == {
+        "branches": ["main"]
+    }
+    restores = [
+        s["with"]
+        for s in _steps(WORKFLOWS / "infrabot-pull-requests.yml")
+        if s.get("uses", "").startswith("actions/cache/restore@")
+    ]
+    assert restores and restores[0]["restore-keys"] == "infrabot-validation-"

@@ -49,8 +49,11 @@ class Limits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_file_bytes: int = Field(default=1_048_576, ge=1)
-    max_files: int = Field(default=10_000, ge=1)
-    max_documents: int = Field(default=20_000, ge=1)
+    max_files: int = Field(default=50_000, ge=1)
+    max_documents: int = Field(default=50_000, ge=1)
+    """Both fit estates of 20,000 one-resource files (issue 9's largest) with room to grow;
+    with the validation cache a change costs its own files, so the caps bound a cold run
+    (about 4 ms of CPU a document), not every check (docs/adr/0018)."""
     max_depth: int = Field(default=16, ge=2)
     max_changed_files: int = Field(default=500, ge=1)
     """Files one change may touch (checked with the changed paths, in bot.validate.policy)."""
@@ -110,48 +113,68 @@ def state_files(root: Path, limits: Limits | None = None) -> list[Path]:
 def scan_state(root: Path, limits: Limits) -> tuple[list[Path], list[Finding]]:
     """The state files to read, and a finding for every entry that is not a plain file or
     folder (symlinks, FIFOs, sockets, devices) or that exceeds ``max_files``."""
-    files: list[Path] = []
+    names, findings = state_names(root, limits)
+    return [root / name for name in names], findings
+
+
+def state_names(root: Path, limits: Limits) -> tuple[list[str], list[Finding]]:
+    """``scan_state``'s files as repo-relative posix names, in the same order (by path
+    segment, as paths sort): no ``Path`` per file, which cost more than the walk itself
+    on 20,000 files."""
+    files: list[str] = []
     findings: list[Finding] = []
-    base = root / STATE_DIR
-    for path, mode in _walk(root, base):
-        rel = path.relative_to(root).as_posix()
+    for rel, mode in _walk(root, STATE_DIR):
         if stat.S_ISLNK(mode):
             findings.append(_refused(rel, "is a symbolic link: desired state is plain files"))
         elif not stat.S_ISREG(mode):
             findings.append(_refused(rel, f"is not a regular file ({_kind_of(mode)})"))
-        elif path.suffix in SUFFIXES:
-            files.append(path)
+        elif _suffix(rel) in SUFFIXES:
+            files.append(rel)
+    files.sort(key=_segments)
     if len(files) > limits.max_files:
         message = (
             f"the desired state has {len(files)} files, more than policy allows "
             f"(limits.max_files: {limits.max_files}): only the first {limits.max_files} were read"
         )
         findings.append(Finding(check="yaml", file=STATE_DIR, message=message))
-        files = sorted(files)[: limits.max_files]
-    return sorted(files), findings
+        files = files[: limits.max_files]
+    return files, findings
 
 
-def _walk(root: Path, base: Path) -> Iterator[tuple[Path, int]]:
-    """(path, lstat mode) of every entry under ``base``, folders entered, links not followed.
-    ``infra`` and ``infra/state`` themselves must be real folders."""
-    for folder in (base.parent, base):
+def _segments(rel: str) -> list[str]:
+    return rel.split("/")
+
+
+def _suffix(rel: str) -> str:
+    """``PurePath(rel).suffix``."""
+    name = rel.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _walk(root: Path, state_dir: str) -> Iterator[tuple[str, int]]:
+    """(repo-relative name, lstat mode) of every entry under ``state_dir``, folders entered,
+    links not followed. ``infra`` and ``infra/state`` themselves must be real folders."""
+    parent = state_dir.rpartition("/")[0]
+    for rel in (parent, state_dir):
         try:
-            mode = folder.lstat().st_mode
+            mode = (root / rel).lstat().st_mode
         except FileNotFoundError:
             return
         if not stat.S_ISDIR(mode):
-            yield folder, mode
+            yield rel, mode
             return
-    pending = [base]
+    pending = [(state_dir, os.fspath(root / state_dir))]
     while pending:
-        folder = pending.pop()
+        rel, folder = pending.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 mode = entry.stat(follow_symlinks=False).st_mode
+                name = f"{rel}/{entry.name}"
                 if stat.S_ISDIR(mode):
-                    pending.append(Path(entry.path))
+                    pending.append((name, entry.path))
                 else:
-                    yield Path(entry.path), mode
+                    yield name, mode
 
 
 def _kind_of(mode: int) -> str:

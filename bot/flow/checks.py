@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.errors import InfrabotError
 from bot.estate import Estate, blast_radius, changed_pairs, write_inventory
+from bot.estate.documents import STATE_DIR
 from bot.execute import RunRequest
 from bot.flow.records import PrCheck
 from bot.flow.render import render_plan, render_pr_body, render_run
@@ -57,6 +58,8 @@ def _check(svc: Services, pr: PullRequest) -> PrCheck:
         return _unmergeable(svc, pr)
     svc.git.keep(f"refs/infrabot/pr/{number}/merge", merge_sha)
     changed = svc.git.changed_files(pr.base_sha, pr.head_sha)
+    # git's blob ids of both trees: cached verdicts are found without reading every file
+    merged_ids, base_ids = (svc.git.blob_ids(sha, STATE_DIR) for sha in (merge_sha, pr.base_sha))
     with snapshot(svc, merge_sha) as merged, snapshot(svc, pr.base_sha) as base:
         _use_base_rules(base, merged)
         report = validate_tree(
@@ -64,6 +67,7 @@ def _check(svc: Services, pr: PullRequest) -> PrCheck:
             changed_files=changed if pr.author == BOT_LOGIN else None,
             now=svc.clock(),
             cache=svc.cache,
+            blobs=merged_ids,
         )
         report = _note_rules_changed(report, pr.author, changed)
         svc.record(
@@ -81,7 +85,8 @@ def _check(svc: Services, pr: PullRequest) -> PrCheck:
             report.ok,
             "validation passed" if report.ok else f"{len(report.errors())} problem(s)",
         )
-        before, after = estate_of(base, svc.cache), estate_of(merged, svc.cache)
+        before = estate_of(base, svc.cache, base_ids)
+        after = estate_of(merged, svc.cache, merged_ids)
         envs = environments(before, after)
         run = _dry_run_or_skip(svc, number, report, base, (before, after), merge_sha, pr.base_sha)
         run = _separate_drift(svc, number, run, base, before)

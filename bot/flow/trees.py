@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,12 +26,15 @@ def snapshot(svc: Services, rev: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def estate_of(tree: Path, cache: VerdictStore | None = None) -> Estate:
+def estate_of(
+    tree: Path, cache: VerdictStore | None = None, blobs: Mapping[str, str] | None = None
+) -> Estate:
     """The estate ``tree`` describes. With a cache, from the validation index (files already
-    judged are not read again); a tree whose rules cannot be loaded is read directly."""
+    judged are not read again; ``blobs``, git's ids of the tree's files, spares hashing
+    them); a tree whose rules cannot be loaded is read directly."""
     if cache is not None:
         try:
-            return index_tree(tree, cache).estate()
+            return index_tree(tree, cache, blobs).estate()
         except InfrabotError:
             pass
     docs, _ = read_documents(tree)

@@ -8,6 +8,7 @@ the two drift apart (fields, required fields, enums, defaults).
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, Literal, Self
 
 from fqdn import FQDN
@@ -30,7 +31,13 @@ def is_hostname(value: object) -> bool:
         return True  # not a string: the type check reports it
     if not value or not (value.isascii() and value.isprintable()) or " " in value:
         return False
-    return bool(FQDN(value, min_labels=1).is_valid)
+    # ``FQDN(value, min_labels=1).is_valid``, without compiling its regex on every call
+    # (that was most of the time spent reading 20,000 cached resources)
+    length = len(value) - value.endswith(".")
+    return length <= 253 and _FQDN_SYNTAX.match(value) is not None
+
+
+_FQDN_SYNTAX = re.compile(FQDN.PREFERRED_NAME_SYNTAX_REGEXSTR, re.IGNORECASE)
 
 
 def _hostname(value: str) -> str:

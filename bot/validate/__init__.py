@@ -7,7 +7,7 @@ schemas or ``policy.yaml``) raises ``InfrabotError``, because nothing can be jud
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -30,16 +30,18 @@ def validate_tree(
     changed_files: Sequence[str] | None = None,
     now: datetime | None = None,
     cache: VerdictStore | None = None,
+    blobs: Mapping[str, str] | None = None,
 ) -> ValidationReport:
     """Validate the tree at ``root`` (a checkout or an exported tree of the repository).
 
     ``changed_files`` (repo-relative posix paths) adds the ``paths`` check; ``now`` adds a
     warning when it falls inside a policy freeze window.  ``cache`` (a ``ValidationCache``)
     supplies the per-file verdicts of files it has seen with the same bytes and rules; the
-    report is the same with or without it.
+    report is the same with or without it.  ``blobs``: git's blob ids of the tree's files
+    (``GitRepo.blob_ids``), so unchanged files are looked up without being read.
     """
     rules = load_rules(root)
-    index = build_index(root, rules, cache)
+    index = build_index(root, rules, cache, blobs)
     findings = [*index.scan_findings, *rules.lint_findings, *index.findings()]
     findings += reference_findings(index.checked(), invalid=index.invalid())
     if now is not None:
@@ -55,9 +57,11 @@ def validate_tree(
     return ValidationReport(checks=checks, findings=safe)
 
 
-def index_tree(root: Path, cache: VerdictStore | None = None) -> TreeIndex:
+def index_tree(
+    root: Path, cache: VerdictStore | None = None, blobs: Mapping[str, str] | None = None
+) -> TreeIndex:
     """The index of the tree at ``root`` under its own rules (its estate: ``.estate()``)."""
-    return build_index(root, load_rules(root), cache)
+    return build_index(root, load_rules(root), cache, blobs)
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:

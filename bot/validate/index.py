@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml.comments import CommentedMap
 from yamllint.config import YamlLintConfig
 
-from bot.estate.documents import Document, Limits, read_file, scan_state
+from bot.estate.documents import Document, Limits, read_file, state_names
 from bot.estate.index import Estate, plain
 from bot.model import Finding, Resource, parse_resource
 from bot.validate.lint import CONFIG_FILES, lint_file, load_config
@@ -268,14 +268,30 @@ class TreeIndex:
         return Estate(resources=resources, files=files)
 
 
-def build_index(root: Path, rules: Rules, store: VerdictStore | None = None) -> TreeIndex:
+def build_index(
+    root: Path,
+    rules: Rules,
+    store: VerdictStore | None = None,
+    blobs: Mapping[str, str] | None = None,
+) -> TreeIndex:
     """Judge every desired-state file under ``root``, reusing the verdicts ``store`` holds for
-    the same path, bytes, rules and code, and keeping the new ones there."""
-    paths, scanned = scan_state(root, rules.policy.limits)
-    keys = [_key_of(root, path, rules) for path in paths]
+    the same path, bytes, rules and code, and keeping the new ones there.
+
+    ``blobs``: git's blob id of files under ``root`` (repo-relative paths), from the tree
+    the caller exported or a clean working tree (``GitRepo.blob_ids``): those files are
+    looked up without being read.  Any other file is read and hashed.  A verdict is kept
+    only when the bytes judged hash to the blob id it is filed under, so a file that changed
+    while judged, or whose bytes are not the blob git named, is never cached."""
+    limits = rules.policy.limits
+    rels, scanned = state_names(root, limits)
+    given = blobs or {}
+    ids = [given.get(rel) or _blob_of(root / rel, limits) for rel in rels]
+    keys = [
+        verdict_key(rules, rel, blob) if blob else "" for rel, blob in zip(rels, ids, strict=True)
+    ]
     known = store.get_many([k for k in keys if k]) if store is not None else {}
     missing = [i for i, key in enumerate(keys) if not key or key not in known]
-    judged = _judge_all(root, [paths[i] for i in missing], rules)
+    judged = _judge_all(root, [root / rels[i] for i in missing], rules)
     fresh = dict(zip(missing, judged, strict=True))
     keep = []
     verdicts = []
@@ -284,18 +300,16 @@ def build_index(root: Path, rules: Rules, store: VerdictStore | None = None) -> 
             verdicts.append(known[key])
             continue
         verdict = fresh[i]
-        if key and _key_of(root, paths[i], rules) == key:  # the file did not change under us
+        if key and _blob_of(root / rels[i], limits) == ids[i]:  # the bytes judged are that blob
             verdict = verdict.model_copy(update={"key": key})
             keep.append(verdict)
         verdicts.append(verdict)
     if store is not None and keep:
         store.put_many(keep)
-    return TreeIndex(_within(verdicts, paths, root, rules), tuple(scanned))
+    return TreeIndex(_within(verdicts, root, rules), tuple(scanned))
 
 
-def _within(
-    verdicts: list[FileVerdict], paths: list[Path], root: Path, rules: Rules
-) -> tuple[FileVerdict, ...]:
+def _within(verdicts: list[FileVerdict], root: Path, rules: Rules) -> tuple[FileVerdict, ...]:
     """The verdicts as ``read_documents`` would have read the tree: a file that could take
     the tree past ``max_documents`` is read again with what is left, and once the tree is
     full and a file was refused the files after it are not read (only linted, as before)."""
@@ -303,35 +317,27 @@ def _within(
     out = []
     held = 0
     full = False
-    for verdict, path in zip(verdicts, paths, strict=True):
+    for verdict in verdicts:
         if full:
             rel = verdict.file
             lint = lint_file(root, rel, rules.lint, max_bytes=limits.max_file_bytes)
             out.append(FileVerdict(file=rel, findings=tuple(lint)))
             continue
         if held + verdict.most_documents > limits.max_documents:
-            verdict = judge_file(root, path, rules, limits.max_documents - held)
+            verdict = judge_file(root, root / verdict.file, rules, limits.max_documents - held)
         out.append(verdict)
         held += len(verdict.docs)
         full = held >= limits.max_documents and verdict.refused
     return tuple(out)
 
 
-def _key_of(root: Path, path: Path, rules: Rules) -> str:
-    """The verdict key of the file as it is now; "" when it cannot be read or is over
+def _blob_of(path: Path, limits: Limits) -> str | None:
+    """The blob id of the file as it is now; None when it cannot be read or is over
     ``max_file_bytes`` (such a file is refused unread, and never cached)."""
-    data = _bounded_read(path, rules.policy.limits)
-    if data is None or len(data) > rules.policy.limits.max_file_bytes:
-        return ""
-    return verdict_key(rules, _relative(root, path), blob_id(data))
-
-
-def _relative(root: Path, path: Path) -> str:
-    """``path.relative_to(root).as_posix()``, without pathlib's cost on the usual case."""
-    prefix, text = os.fspath(root) + os.sep, os.fspath(path)
-    if os.sep == "/" and text.startswith(prefix):
-        return text[len(prefix) :]
-    return path.relative_to(root).as_posix()
+    data = _bounded_read(path, limits)
+    if data is None or len(data) > limits.max_file_bytes:
+        return None
+    return blob_id(data)
 
 
 def _judge_all(root: Path, paths: list[Path], rules: Rules) -> list[FileVerdict]:
