@@ -8,6 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import ansible_runner.runner
 import pytest
 
 from bot.errors import InfrabotError
@@ -310,12 +311,57 @@ def test_a_killed_run_leaves_its_hosts_unknown(tmp_path: Path) -> None:
     assert by_task(run)["first"].status == "ok"
 
 
-def test_a_timed_out_run_leaves_its_hosts_unknown(tmp_path: Path) -> None:
-    run = AnsibleRunner().run(request(tmp_path, SLEEPY, check=False, timeout_s=2))
+class JumpingClock:
+    """ansible-runner's clock, put ahead past the timeout once the endless task started.  The
+    run's timeout then fires while that task runs, and never before: with a wall-clock
+    timeout of a few seconds a loaded machine could still be starting ansible-playbook when
+    it fired (a failed run, no task started) or, with a short task, finish first."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+def _processes_running(argv: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().replace(b"\0", b" ").strip() == argv.encode():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_timed_out_run_leaves_its_hosts_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeout = 300  # by the real clock: only if the jump never came
+    endless = f"sleep {2 * timeout + os.getpid() % 10_000}"  # outlives the timeout; ours alone
+    play = SLEEPY.replace("sleep 30", endless)
+    clock = JumpingClock()
+    monkeypatch.setattr(ansible_runner.runner, "time", clock)
+
+    def jump_when_it_sleeps(line: str) -> None:
+        if line == "web1: sleep":
+            clock.ahead = 2 * timeout
+
+    req = request(tmp_path, play, check=False, timeout_s=timeout)
+    run = AnsibleRunner().run(req, jump_when_it_sleeps)
     assert run.status is RunStatus.UNKNOWN
-    assert run.error is not None and "timed out after 2s" in run.error and "web1" in run.error
-    assert run.duration_s < 20
+    assert run.error is not None and f"timed out after {timeout}s" in run.error, run.error
+    assert "the state of hosts web1 is unknown" in run.error
+    assert by_task(run)["first"].status == "ok"
     assert _children_of_this_process() == []
+    deadline = time.monotonic() + 10
+    while _processes_running(endless) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_running(endless) == [], "the timed-out task was left running"
 
 
 def test_an_interrupted_run_takes_ansible_down_with_it(tmp_path: Path) -> None:
