@@ -95,7 +95,9 @@ def test_eval_refuses_a_malformed_corpus_and_claude_without_a_key(
     assert "--lanes must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_the_claude_engine_is_scored_with_turns_tokens_and_cost() -> None:
+    """Through the fake Messages API, up to a validated, dry-run PR."""
     case = Case.model_validate(
         {
             "id": "claude-resize",
@@ -106,9 +108,9 @@ def test_the_claude_engine_is_scored_with_turns_tokens_and_cost() -> None:
     )
     script = [Reply([tool_use("submit_plan", GOOD_PLAN)], cache_read=1000), *implementer_script()]
     with serving(script) as (_, url):
-        report = run_eval(engine(url), [case], ROOT, depth="draft")
+        report = run_eval(engine(url), [case], ROOT, depth="pr", estate=False)
     (result,) = report.cases
-    assert result.ok, result.why
+    assert result.ok and result.pr is not None, result.why
     assert result.turns == 4 and result.tokens > 1000 and result.cost_usd > 0
 
 

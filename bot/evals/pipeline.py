@@ -109,8 +109,12 @@ def run_prs(
     count = max(1, min(lanes, len(cases)))
 
     def work(number: int, scratch: Path) -> None:
-        with lane(engine, root, scratch / f"lane-{number}", estate=estate, gate=gate) as it:
+        dest = scratch / f"lane-{number + 1}"
+        starting = "a scratch copy and its estate" if estate else "a scratch copy"
+        progress(f"lane {number + 1}: starting {starting} in {dest}")
+        with lane(engine, root, dest, estate=estate, gate=gate) as it:
             notes.add(it.estate)
+            progress(f"lane {number + 1}: {it.estate}")
             while not stop.is_set():
                 try:
                     index, case = todo.get_nowait()
