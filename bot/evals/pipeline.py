@@ -99,13 +99,15 @@ def run_prs(
     lanes: int,
     estate: bool,
     progress: Callable[[str], None],
-) -> tuple[list[CaseResult], str]:
-    """The results in the cases' order, and what the dry-runs ran against."""
+) -> tuple[list[CaseResult], str, int]:
+    """The results in the cases' order, what the dry-runs ran against, and how many lanes
+    started."""
     todo: queue.SimpleQueue[tuple[int, Case]] = queue.SimpleQueue()
     for item in enumerate(cases):
         todo.put(item)
     results: dict[int, CaseResult] = {}
-    notes: set[str] = set()
+    notes: list[str] = []
+    """What each lane that started ran its dry-runs against."""
     stop, gate = threading.Event(), threading.Lock()
     count = max(1, min(lanes, len(cases)))
 
@@ -113,8 +115,10 @@ def run_prs(
         dest = scratch / f"lane-{number + 1}"
         starting = "a scratch copy and its estate" if estate else "a scratch copy"
         progress(f"lane {number + 1}: starting {starting} in {dest}")
-        with lane(engine, root, dest, estate=estate, gate=gate) as it:
-            notes.add(it.estate)
+        with lane(engine, root, dest, estate=estate, gate=gate, wanted=todo.qsize) as it:
+            if it is None:
+                return  # the other lanes took every case while this one waited to start
+            notes.append(it.estate)
             progress(f"lane {number + 1}: {it.estate}")
             while not stop.is_set():
                 try:
@@ -137,20 +141,30 @@ def run_prs(
         except BaseException:
             stop.set()  # the lanes finish the case in hand, then tear down their estates
             raise
-    return [results[i] for i in range(len(cases))], "; ".join(sorted(notes))
+    return [results[i] for i in range(len(cases))], "; ".join(sorted(set(notes))), len(notes)
 
 
 @contextmanager
 def lane(
-    engine: Engine, root: Path, dest: Path, *, estate: bool, gate: threading.Lock
-) -> Iterator[Lane]:
-    """A scratch copy with its estate up (when it can run here); always torn down."""
+    engine: Engine,
+    root: Path,
+    dest: Path,
+    *,
+    estate: bool,
+    gate: threading.Lock,
+    wanted: Callable[[], int],
+) -> Iterator[Lane | None]:
+    """A scratch copy with its estate up (when it can run here); always torn down.  None
+    when, by the time it could start, ``wanted()`` says no case is left for it."""
     recorded = Recorded(engine)
     local: LocalEstate | None = None
     try:
         # One copy at a time, each made after the previous one's estate routes its subnet,
         # so two lanes never pick the same subnet.
         with gate:
+            if not wanted():
+                yield None
+                return
             dest.mkdir(parents=True)
             make_copy(root, dest)
             svc = replace(open_services(dest, lambda _m: None), engine=recorded)

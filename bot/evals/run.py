@@ -53,12 +53,14 @@ def run_eval(
     if depth == "draft":
         results, note, lanes = run_drafts(engine, cases, root, progress), "", 1
     else:
-        results, note = run_prs(engine, cases, root, lanes=lanes, estate=estate, progress=progress)
+        results, note, lanes = run_prs(
+            engine, cases, root, lanes=lanes, estate=estate, progress=progress
+        )
     return EvalReport(
         engine=engine.name,
         cases=tuple(results),
         depth=depth,
-        lanes=max(1, min(lanes, len(cases))),
+        lanes=lanes,
         estate=note,
         seconds=round(time.monotonic() - started, 1),
         cpu_seconds=round(_cpu_seconds() - cpu, 1),
