@@ -245,6 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("offline", "claude"), default="offline")
     p.add_argument("--corpus", type=Path, default=None, help="folder of case files")
     p.add_argument("--min-pass-rate", type=float, default=0.0, help="exit 1 below this rate (0..1)")
+    p.add_argument(
+        "--depth",
+        choices=("pr", "draft"),
+        default="pr",
+        help="pr: each case up to a validated, dry-run PR (default); draft: validate the "
+        "engine's draft only, no PR and no dry-run (seconds)",
+    )
+    p.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        help="scratch copies running cases side by side at depth pr (default: one per core, "
+        "at most 4)",
+    )
+    p.add_argument(
+        "--no-estate",
+        action="store_true",
+        help="do not start a local estate per lane: each dry-run is then contrasted with one "
+        "of main (slower; no root needed)",
+    )
     _common(p, json_flag=True)
     p.set_defaults(handler=h.evaluate)
 

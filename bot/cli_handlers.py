@@ -437,6 +437,17 @@ def evaluate(args: argparse.Namespace) -> int:
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise InputError("infrabot eval --engine claude needs ANTHROPIC_API_KEY")
         engine = claude_engine(load_config(root), dict(os.environ))
-    report = run_eval(engine, cases, root, progress=progress_printer(args.quiet or args.json))
+    lanes = args.lanes if args.lanes is not None else min(os.cpu_count() or 1, 4)
+    if lanes < 1:
+        raise InputError("--lanes must be at least 1")
+    report = run_eval(
+        engine,
+        cases,
+        root,
+        depth=args.depth,
+        lanes=lanes,
+        estate=not args.no_estate,
+        progress=progress_printer(args.quiet or args.json),
+    )
     emit(args, report.as_json(), render_table(report))
     return 0 if report.pass_rate >= args.min_pass_rate else 1

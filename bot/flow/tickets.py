@@ -128,14 +128,16 @@ class DraftChecks:
                 return ValidationReport(
                     checks=("paths",), findings=(Finding(check="paths", message=str(exc)),)
                 )
-            return validate_tree(head, changed_files=written, now=self.svc.clock())
+            return validate_tree(
+                head, changed_files=written, now=self.svc.clock(), cache=self.svc.cache
+            )
 
     def dry_run(self, changes: ChangeSet) -> DryRun:
         self.svc.paths.scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="draft-", dir=self.svc.paths.scratch) as tmp:
             head = Path(tmp) / "tree"
             self._applied(changes, head)
-            before, after = estate_of(self.base), estate_of(head)
+            before, after = estate_of(self.base, self.svc.cache), estate_of(head, self.svc.cache)
             return dry_run(
                 self.svc,
                 "draft",
