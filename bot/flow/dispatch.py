@@ -232,6 +232,7 @@ def _authorize(
         check=_facts(check),
         lock_holder=holder.holder if holder else None,
         freeze=f"{freeze.reason} (until {freeze.end.isoformat()})" if freeze else None,
+        fork=pr.fork,
     )
     refusal = authorize_apply(ctx)
     reasons = list(refusal.reasons) if refusal else []

@@ -103,6 +103,8 @@ class PullRequest(_Frozen):
     merge_sha: str | None = None
     reviews: tuple[Review, ...] = ()
     created_at: datetime | None = None
+    fork: bool = False
+    """The head lives in another repository (a fork): never applied by command."""
 
     def latest_reviews(self) -> tuple[Review, ...]:
         """Each reviewer's latest decisive review (approved, changes requested or dismissed).

@@ -177,6 +177,7 @@ class GitHubForge:
             merge_sha=raw.merge_commit_sha if raw.merged else None,
             reviews=reviews,
             created_at=raw.created_at,
+            fork=_is_fork(raw),
         )
 
     def _comments(self, number: int) -> list[tuple[Any, Comment]]:
@@ -370,6 +371,11 @@ class GitHubForge:
         with _errors("reading the repository's clone URL"):
             url = self.repo.clone_url
         push_branch(repo_path, url, branch, sha, self._token())
+
+
+def _is_fork(raw: GhPull) -> bool:
+    head, base = raw.head.repo, raw.base.repo
+    return head is None or base is None or head.full_name != base.full_name
 
 
 def _with_issue(issue: int | None, body: str) -> str:
