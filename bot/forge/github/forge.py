@@ -330,7 +330,7 @@ class GitHubForge:
                 if exc.status in (404, 422):  # no such commit here
                     return None
                 raise
-            found = [p for p in rows if p.merged and p.merge_commit_sha == sha]
+            found = [p for p in rows if p.merged_at is not None and p.merge_commit_sha == sha]
             return self._pull_model(found[0]) if found else None
 
     # -- what GitHub adds ----------------------------------------------------------------
