@@ -99,9 +99,7 @@ def comment(fake: FakeGitHub, comment_id: int) -> Delivery:
     return Delivery("issue_comment", payload)
 
 
-def pull_request(
-    fake: FakeGitHub, number: int, action: str, sender: str | None = None
-) -> Delivery:
+def pull_request(fake: FakeGitHub, number: int, action: str, sender: str | None = None) -> Delivery:
     name = "pull_request.closed.1" if action == "closed" else f"pull_request.{action}.1"
     with fake._lock:
         item = fake._items[number]
