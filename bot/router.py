@@ -203,10 +203,23 @@ def _direct_push(svc: Services, event: Pushed) -> Outcome:
 
 def _dispatch(svc: Services, event: WorkflowDispatch) -> Outcome:
     inputs = dict(event.inputs)
+    if "pr" in inputs:  # infrabot-apply.yml, started after a merge that started no workflow
+        return _dispatched_apply(svc, inputs["pr"], event.sender.login)
     if inputs.get("command", "reconcile") != "reconcile":
         return Outcome(False, f"unknown workflow_dispatch command {inputs.get('command')!r}")
     result = reconcile(svc, event.sender.login, dry=inputs.get("dry_run") == "true")
     return Outcome(result.ok, f"reconcile of {result.sha[:7]}: {'ok' if result.ok else 'failed'}")
+
+
+def _dispatched_apply(svc: Services, raw: str, by: str) -> Outcome:
+    if not raw.isdigit():
+        return Outcome(False, f"workflow_dispatch input pr must be a number, not {raw!r}")
+    pr = svc.forge.pull_request(int(raw))
+    if pr.state != "merged" or pr.merge_sha is None:
+        return Outcome(
+            False, f"PR #{pr.number} is {pr.state}: only a merged pull request is applied"
+        )
+    return _apply_merge(svc, pr, pr.merge_sha, pr.merged_by or by)
 
 
 def _alert(_: Services, event: AlertFired) -> Outcome:

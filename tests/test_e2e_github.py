@@ -54,7 +54,7 @@ class GitHubLoop:
         self._clients: dict[str, github.Github] = {}
         self.runs = iter(range(1000, 100_000))
         seed = tmp / "seed"
-        seed.mkdir()
+        seed.mkdir(parents=True)
         make_copy(ROOT, seed)
         config = yaml.safe_load((seed / "infrabot.yaml").read_text())
         config.pop("users", None)  # on GitHub permissions come from GitHub
@@ -284,6 +284,11 @@ def test_a_fork_an_admin_merge_and_a_direct_push_are_never_applied(loop: GitHubL
     assert made.title == f"Merged without passing the gate: PR #{other}"
     assert [label.name for label in made.labels] == ["needs-human"]
     assert loop.handle(push)[1].endswith("was already handled")
+    # the apply workflow started by hand for that merge: the same step, nothing more
+    again = loop.handle(hooks.dispatch(fake, {"pr": str(other)}, "alice"))
+    assert again == (0, f"the merge {push.payload['after'][:7]} was already handled")
+    code, message = loop.handle(hooks.dispatch(fake, {"pr": str(number)}, "alice"))
+    assert code == 1 and "only a merged pull request is applied" in message, message
 
     # someone pushes to main directly: not applied, a failing status and a ticket, once
     before = fake.repo.tip("main")

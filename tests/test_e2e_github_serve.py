@@ -12,6 +12,7 @@ import json
 import signal
 import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from fakes.github import Fault
 from fakes.github import webhooks as hooks
 from serverkit import SECRET, Server, start, wait_for
-from test_e2e_github import GitHubLoop, loop  # noqa: F401  (the fixture)
+from test_e2e_github import GitHubLoop
 from test_e2e_walkthrough import cli, needs_netns
 
 from bot.demo import SEED_REQUEST
@@ -27,6 +28,15 @@ from bot.flow.verify import http_get, resolve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 BOT = "infrabot[bot]"
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[GitHubLoop]:
+    made = GitHubLoop(tmp_path / "world", monkeypatch, capsys)
+    yield made
+    made.close()
 
 
 def serve(loop: GitHubLoop, queue: Path, name: str) -> Server:
@@ -51,10 +61,9 @@ def processed(server: Server, event: str, outcome: str) -> float:
 
 @needs_netns
 def test_issue_to_evidence_on_github_through_serve(
-    loop: GitHubLoop,  # noqa: F811
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    world: GitHubLoop, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    loop = world
     assert cli(capsys, "estate", "up")[0] == 0
     queue = tmp_path / "server" / "deliveries.db"
     queue.parent.mkdir()

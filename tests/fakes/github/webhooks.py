@@ -146,3 +146,10 @@ def push(fake: FakeGitHub, branch: str, before: str, after: str, pusher: str) ->
         commits=[head],
     )
     return Delivery("push", payload)
+
+
+def dispatch(fake: FakeGitHub, inputs: dict[str, str], sender: str) -> Delivery:
+    """Someone starts a workflow by hand (``workflow_dispatch``) with ``inputs``."""
+    payload = _render(fake, "workflow_dispatch.1", sender, ref=f"refs/heads/{fake.default_branch}")
+    payload["inputs"] = dict(inputs)
+    return Delivery("workflow_dispatch", payload)
