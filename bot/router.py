@@ -14,7 +14,16 @@ re-run workflow (same run id, fresh runner, no local memory) is idempotent too:
 * a comment the bot already replied to (reply topic keyed on the comment id) is not
   acted on again;
 * a PR head whose check is recorded for the same base is not checked again;
-* a merge whose evidence is posted is not applied again.
+* a merge whose evidence is posted is not applied again;
+* a direct push to the base branch whose commit carries ``infrabot/apply`` was handled.
+
+Which event applies a merge (ADR 0015): on GitHub, the ``push`` to the base branch —
+the apply workflow runs on it, in the protected environment that holds the estate's
+secrets — so a ``pull_request`` closed-as-merged from GitHub is a logged no-op.  The
+local CLI has no pushes: its merged event applies.  Both go through one idempotent step,
+so the two events of one merge apply it once.  A push that no merged pull request made
+(someone pushed to the base branch directly) is never applied: the commit gets a failing
+``infrabot/apply`` status and a ticket asks a human to decide.
 
 Bots (a login ending in ``[bot]`` or of type Bot, the bot itself included) are never
 trusted as people: their comments and issues are ignored.
@@ -34,6 +43,7 @@ from bot.events import (
     IssueOpened,
     PullRequestMerged,
     PullRequestUpdated,
+    Pushed,
     ReviewDismissed,
     ReviewSubmitted,
     WorkflowDispatch,
@@ -41,17 +51,23 @@ from bot.events import (
 from bot.flow.apply import reconcile, recover_interrupted
 from bot.flow.checks import check_pr
 from bot.flow.dispatch import Outcome, apply_merged, handle_comment
+from bot.flow.remote import sync_base
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
-from bot.forge.base import BOT_LOGIN
+from bot.forge.base import BOT_LOGIN, PullRequest
+from bot.markdown import code
+from bot.markdown import text as md_text
 
 Step = Callable[[Services, Any], Outcome]
 
 
 def handle(svc: Services, event: Event) -> Outcome:
     """Run the flow step for ``event``; the one place every event comes in."""
+    sync_base(svc)
     recover_interrupted(svc)
-    if event.sender.is_bot and not isinstance(event, PullRequestMerged | PullRequestUpdated):
+    if event.sender.is_bot and not isinstance(
+        event, PullRequestMerged | PullRequestUpdated | Pushed
+    ):
         return Outcome(True, f"ignored: {event.kind} by a bot (@{event.sender.login})")
     step: Step = _TABLE[type(event)]
     return step(svc, event)
@@ -115,25 +131,95 @@ def _pr_updated(svc: Services, event: PullRequestUpdated) -> Outcome:
 
 
 def _pr_merged(svc: Services, event: PullRequestMerged) -> Outcome:
-    topic = f"evidence-{event.merge_sha[:12]}"
-    mine = [c for c in svc.forge.comments(event.number) if c.author == BOT_LOGIN]
-    if any(c.topic in (topic, f"apply-skipped-{event.merge_sha[:12]}") for c in mine):
-        return Outcome(True, f"the merge {event.merge_sha[:7]} was already handled")
+    if event.source != "cli":
+        return Outcome(
+            True,
+            f"PR #{event.number} merged as {event.merge_sha[:7]}: the push to "
+            f"{event.base_branch} applies it, not this event",
+        )
     pr = svc.forge.pull_request(event.number)
     by = event.merged_by.login if event.merged_by else event.sender.login
+    return _apply_merge(svc, pr, event.merge_sha, by)
+
+
+def _pushed(svc: Services, event: Pushed) -> Outcome:
+    base = svc.config.base_branch
+    if event.branch != base:
+        return Outcome(True, f"a push to {event.branch}: only merges into {base} are applied")
+    pr = svc.forge.merged_pull_request(event.after)
+    if pr is None:
+        return _direct_push(svc, event)
+    by = pr.merged_by or event.sender.login
+    return _apply_merge(svc, pr, event.after, by)
+
+
+def _apply_merge(svc: Services, pr: PullRequest, merge_sha: str, by: str) -> Outcome:
+    """The one step both merged events reach: apply once per merge commit."""
+    topic = f"evidence-{merge_sha[:12]}"
+    mine = [c for c in svc.forge.comments(pr.number) if c.author == BOT_LOGIN]
+    if any(c.topic in (topic, f"apply-skipped-{merge_sha[:12]}") for c in mine):
+        return Outcome(True, f"the merge {merge_sha[:7]} was already handled")
     try:
-        with svc.lock.held(event.number):
-            return apply_merged(svc, pr, by)
+        with svc.lock.held(pr.number):
+            return apply_merged(svc, svc.forge.pull_request(pr.number), by)
     except LockHeld as exc:
-        return Outcome(False, f"PR #{event.number} merged; apply waits: {exc}")
+        return Outcome(False, f"PR #{pr.number} merged; apply waits: {exc}")
+
+
+def _direct_push(svc: Services, event: Pushed) -> Outcome:
+    """A commit on the base branch that no merged pull request made: never applied."""
+    sha, base = event.after, event.branch
+    if any(s.context == "infrabot/apply" for s in svc.forge.statuses(sha)):
+        return Outcome(True, f"the push of {sha[:7]} to {base} was already handled")
+    who = event.sender.login
+    ticket = svc.forge.create_issue(
+        f"Pushed to {base} without a pull request: {sha[:7]}",
+        f"{md_text('@' + who)} pushed {code(sha[:12])} to {code(base)} directly. "
+        "infrabot applies only what a reviewed pull request merged, so it applied nothing."
+        "\n\nA person must decide: "
+        f"open a pull request that reverts it, or run `infrabot reconcile` to apply {base} "
+        "as it now is.",
+        BOT_LOGIN,
+        labels=("needs-human",),
+    )
+    svc.forge.set_status(
+        sha,
+        "infrabot/apply",
+        "error",
+        f"pushed without a pull request: not applied, see #{ticket.number}",
+    )
+    svc.record(
+        ticket.number,
+        BOT_LOGIN,
+        "apply.skipped",
+        "refused",
+        {"sha": sha, "branch": base, "delivery": event.delivery},
+        {"reasons": ["a direct push, not a merged pull request"], "pusher": who},
+    )
+    return Outcome(
+        False, f"{sha[:7]} was pushed to {base} directly: not applied, see #{ticket.number}"
+    )
 
 
 def _dispatch(svc: Services, event: WorkflowDispatch) -> Outcome:
     inputs = dict(event.inputs)
+    if "pr" in inputs:  # infrabot-apply.yml, started after a merge that started no workflow
+        return _dispatched_apply(svc, inputs["pr"], event.sender.login)
     if inputs.get("command", "reconcile") != "reconcile":
         return Outcome(False, f"unknown workflow_dispatch command {inputs.get('command')!r}")
     result = reconcile(svc, event.sender.login, dry=inputs.get("dry_run") == "true")
     return Outcome(result.ok, f"reconcile of {result.sha[:7]}: {'ok' if result.ok else 'failed'}")
+
+
+def _dispatched_apply(svc: Services, raw: str, by: str) -> Outcome:
+    if not raw.isdigit():
+        return Outcome(False, f"workflow_dispatch input pr must be a number, not {raw!r}")
+    pr = svc.forge.pull_request(int(raw))
+    if pr.state != "merged" or pr.merge_sha is None:
+        return Outcome(
+            False, f"PR #{pr.number} is {pr.state}: only a merged pull request is applied"
+        )
+    return _apply_merge(svc, pr, pr.merge_sha, pr.merged_by or by)
 
 
 def _alert(_: Services, event: AlertFired) -> Outcome:
@@ -152,6 +238,7 @@ _TABLE: dict[type, Step] = {
     ReviewDismissed: _review,
     PullRequestUpdated: _pr_updated,
     PullRequestMerged: _pr_merged,
+    Pushed: _pushed,
     WorkflowDispatch: _dispatch,
     AlertFired: _alert,
 }

@@ -110,11 +110,12 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
     config = load_config(root)
     paths = Paths(root)
     paths.home.mkdir(exist_ok=True)
+    forge = _forge(config, paths, root)
     return Services(
         root=root,
         config=config,
         paths=paths,
-        forge=_forge(config, paths, root),
+        forge=forge,
         engine=make_engine(config, dict(os.environ)),
         runner=AnsibleRunner(strategy=config.ansible_strategy),
         git=git,
@@ -127,4 +128,5 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         preflight=local_preflight(paths.estate_runtime),
         progress=progress,
         cache=ValidationCache(paths.validation_cache),
+        remote=forge if isinstance(forge, GitHubForge) else None,
     )

@@ -63,6 +63,8 @@ ALLOWED = [
     {"votes": (vote("alice"), vote("erin", "dismissed"))},
     # the PR author requesting changes on their own PR cannot block (and cannot happen)
     {"pr_author": "bob", "requester": None, "votes": (vote("alice"),)},
+    # a fork's pull request is merged by a maintainer (then applied), never by command
+    {"fork": True, "action": "merge"},
 ]
 
 
@@ -166,6 +168,16 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     (
         {"freeze": "release week until Friday"},
         "a change freeze is active (release week until Friday): wait until it ends",
+    ),
+    (
+        {"fork": True},
+        "pull request #7 comes from a fork: a fork's pull request is never applied by "
+        "command; a maintainer reviews it and merges it, and the merge is applied",
+    ),
+    (
+        {"fork": True, "permission": A, "commenter": "alice"},
+        "pull request #7 comes from a fork: a fork's pull request is never applied by "
+        "command; a maintainer reviews it and merges it, and the merge is applied",
     ),
     (
         {"pr_state": "merged"},

@@ -20,6 +20,7 @@ from bot.events import (
     IssueOpened,
     PullRequestMerged,
     PullRequestUpdated,
+    Pushed,
     Refused,
     ReviewDismissed,
     ReviewSubmitted,
@@ -164,6 +165,20 @@ def test_reviews_submitted_and_dismissed() -> None:
     dismissed = _deliver("pull_request_review", _example("pull_request_review.dismissed.1"))
     assert isinstance(dismissed, ReviewDismissed)
     assert dismissed.commit_sha == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+
+def test_a_push_to_a_branch_and_what_is_not_one() -> None:
+    data = _example("push.1")
+    pushed = _deliver("push", data)
+    assert isinstance(pushed, Pushed)
+    assert (pushed.branch, pushed.after) == ("master", "6113728f27ae82c7b1a177c8d03f9e96e0adf246")
+    assert pushed.before == "0" * 40 and not pushed.forced
+    tag = _deliver("push", {**data, "ref": "refs/tags/v1"})
+    assert isinstance(tag, Ignored) and "not a branch" in tag.reason
+    gone = _deliver("push", {**data, "deleted": True, "after": "0" * 40})
+    assert isinstance(gone, Ignored) and "deleted" in gone.reason
+    broken = _deliver("push", {k: v for k, v in data.items() if k != "after"})
+    assert isinstance(broken, Refused) and "after" in broken.reason
 
 
 def test_workflow_dispatch() -> None:

@@ -289,6 +289,18 @@ def test_merge_then_no_more_reviews_and_head_is_frozen(world: World) -> None:
     assert [p.number for p in world.people.list_pull_requests("merged")] == [number]
 
 
+def test_the_merged_pull_request_is_found_by_its_merge_commit(world: World) -> None:
+    number = _open(world)
+    head = world.forge.pull_request(number).head_sha
+    assert world.forge.merged_pull_request(head) is None  # open: its head is no merge
+    merged = world.merge(number, "alice")
+    assert merged.merge_sha is not None
+    found = world.forge.merged_pull_request(merged.merge_sha)
+    assert found is not None and (found.number, found.state) == (number, "merged")
+    assert found.merged_by is not None and not found.fork
+    assert world.forge.merged_pull_request(head) is None
+
+
 def test_merge_takes_only_the_expected_head(world: World) -> None:
     number = _open(world)
     approved = world.forge.pull_request(number).head_sha

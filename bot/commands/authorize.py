@@ -69,6 +69,8 @@ class ApplyContext(_Frozen):
     """PR number holding the estate lock (None: free)."""
     freeze: str | None = None
     """Why a change freeze is active (None: no freeze)."""
+    fork: bool = False
+    """The head lives in another repository than the base (a fork's pull request)."""
 
     def authors(self) -> set[str]:
         found = {self.pr_author}
@@ -84,6 +86,7 @@ class Refusal(_Frozen):
 def authorize_apply(ctx: ApplyContext) -> Refusal | None:
     checks = (
         _pr_open,
+        _fork,
         _permission,
         _approvals,
         _changes_requested,
@@ -105,6 +108,15 @@ def _pr_open(ctx: ApplyContext) -> str | None:
     return (
         f"pull request #{ctx.pr_number} is {ctx.pr_state}: only an open pull request can be "
         "applied; open a new one for further changes"
+    )
+
+
+def _fork(ctx: ApplyContext) -> str | None:
+    if not (ctx.fork and ctx.action == "/apply"):
+        return None
+    return (
+        f"pull request #{ctx.pr_number} comes from a fork: a fork's pull request is never "
+        "applied by command; a maintainer reviews it and merges it, and the merge is applied"
     )
 
 

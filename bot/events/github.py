@@ -32,6 +32,7 @@ from bot.events.models import (
     Parsed,
     PullRequestMerged,
     PullRequestUpdated,
+    Pushed,
     Refused,
     ReviewDismissed,
     ReviewSubmitted,
@@ -135,6 +136,14 @@ class _ReviewPayload(_Envelope):
     review: _Review
 
 
+class _PushPayload(_Envelope):
+    ref: str
+    before: str
+    after: str
+    deleted: bool = False
+    forced: bool = False
+
+
 class _DispatchPayload(_Envelope):
     ref: str
     inputs: dict[str, str | int | float | bool | None] | None = None
@@ -229,6 +238,21 @@ def _review(data: Any, source: Source, delivery: str) -> Parsed:
     return _ignore("pull_request_review", p.action, delivery, f"review {state} is not read")
 
 
+def _push(data: Any, source: Source, delivery: str) -> Parsed:
+    p = _PushPayload.model_validate(data)
+    if not p.ref.startswith("refs/heads/"):
+        return _ignore("push", None, delivery, f"{p.ref} is not a branch")
+    if p.deleted:
+        return _ignore("push", None, delivery, f"{p.ref} was deleted")
+    return Pushed(
+        **_common(p, source, delivery),
+        branch=p.ref.removeprefix("refs/heads/"),
+        before=p.before,
+        after=p.after,
+        forced=p.forced,
+    )
+
+
 def _dispatch(data: Any, source: Source, delivery: str) -> Parsed:
     p = _DispatchPayload.model_validate(data)
     inputs = tuple(sorted((k, "" if v is None else str(v)) for k, v in (p.inputs or {}).items()))
@@ -240,6 +264,7 @@ _PARSERS: dict[str, Callable[[Any, Source, str], Parsed]] = {
     "issue_comment": _issue_comment,
     "pull_request": _pull_request,
     "pull_request_review": _review,
+    "push": _push,
     "workflow_dispatch": _dispatch,
 }
 EVENTS = tuple(_PARSERS)

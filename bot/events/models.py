@@ -118,6 +118,17 @@ class PullRequestMerged(_Event):
     fork: bool
 
 
+class Pushed(_Event):
+    """Commits pushed to a branch (``push``): on the base branch, a merge to apply."""
+
+    kind: Literal["push"] = "push"
+    branch: str
+    before: str
+    after: str
+    """The branch's new tip."""
+    forced: bool = False
+
+
 class WorkflowDispatch(_Event):
     kind: Literal["workflow.dispatch"] = "workflow.dispatch"
     ref: str
@@ -143,6 +154,7 @@ Event = Annotated[
     | ReviewDismissed
     | PullRequestUpdated
     | PullRequestMerged
+    | Pushed
     | WorkflowDispatch
     | AlertFired,
     Field(discriminator="kind"),

@@ -17,6 +17,7 @@ from bot.estate import Estate, blast_radius, changed_pairs, write_inventory
 from bot.estate.documents import STATE_DIR
 from bot.execute import RunRequest
 from bot.flow.records import PrCheck
+from bot.flow.remote import fetch_pull
 from bot.flow.render import render_plan, render_pr_body, render_run
 from bot.flow.services import Services
 from bot.flow.status import post_status
@@ -35,6 +36,7 @@ def check_pr(svc: Services, number: int) -> PrCheck:
     """
     pr = svc.forge.pull_request(number)
     try:
+        fetch_pull(svc, pr)
         return _check(svc, pr)
     except InfrabotError as exc:
         for context in (VALIDATE, DRY_RUN):

@@ -31,6 +31,7 @@ from bot.errors import InfrabotError, InputError, LockHeld
 from bot.flow.apply import apply_commit, recover_interrupted
 from bot.flow.checks import check_pr
 from bot.flow.records import PrCheck
+from bot.flow.remote import fetch_pull
 from bot.flow.render import render_refusal
 from bot.flow.services import Services
 from bot.flow.status import post_status
@@ -62,6 +63,7 @@ def handle_comment(
     if isinstance(parsed, Ignore):
         return Outcome(True, f"not a command ({parsed.reason})")
     pr = svc.forge.pull_request(number)
+    fetch_pull(svc, pr)
     svc.record(
         pr.issue or number,
         author,
@@ -232,6 +234,7 @@ def _authorize(
         check=_facts(check),
         lock_holder=holder.holder if holder else None,
         freeze=f"{freeze.reason} (until {freeze.end.isoformat()})" if freeze else None,
+        fork=pr.fork,
     )
     refusal = authorize_apply(ctx)
     reasons = list(refusal.reasons) if refusal else []

@@ -13,7 +13,7 @@ from bot.engines.base import Engine
 from bot.estate import Estate
 from bot.execute import PlaybookRunner
 from bot.execute.dnsmasq import dnsmasq_test
-from bot.forge.base import Forge
+from bot.forge.base import Forge, Remote
 from bot.gitrepo import GitRepo
 from bot.ledger import Event
 from bot.ledger.stores import IntentLedger, LockStore, RunStore, TrajectoryStore
@@ -58,6 +58,9 @@ class Services:
     progress: Callable[[str], None] = _quiet
     cache: VerdictStore | None = None
     """Validation verdicts kept between runs (None: every file is judged every time)."""
+    remote: Remote | None = None
+    """Where the forge keeps the repository when it is not ``git`` itself (GitHub):
+    fetched from and pushed to (``bot.flow.remote``); None for the local forge."""
 
     def record(
         self,

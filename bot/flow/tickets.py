@@ -15,6 +15,7 @@ from bot.engines.files import TreeFiles
 from bot.errors import InfrabotError
 from bot.estate import apply_changes
 from bot.flow.checks import affected_hosts, check_pr, dry_run
+from bot.flow.remote import publish
 from bot.flow.render import (
     render_clarification,
     render_plan,
@@ -247,6 +248,7 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
         return _fail(
             svc, ticket, f"the change touches paths outside the desired state: {', '.join(outside)}"
         )
+    publish(svc, branch, sha)
     pr = svc.forge.open_pull_request(
         branch=branch,
         base=base,

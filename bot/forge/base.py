@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -103,6 +104,9 @@ class PullRequest(_Frozen):
     merge_sha: str | None = None
     reviews: tuple[Review, ...] = ()
     created_at: datetime | None = None
+    fork: bool = False
+    """The head lives in another repository (a fork): never applied by command."""
+    merged_by: str | None = None
 
     def latest_reviews(self) -> tuple[Review, ...]:
         """Each reviewer's latest decisive review (approved, changes requested or dismissed).
@@ -163,6 +167,11 @@ class Forge(Protocol):
     def create_issue(
         self, title: str, body: str, author: str, *, labels: Sequence[str] = ()
     ) -> Issue: ...
+
+    def merged_pull_request(self, sha: str) -> PullRequest | None:
+        """The pull request whose merge made commit ``sha`` (None: no merged PR did, e.g. a
+        direct push).  GitHub: "list pull requests associated with a commit"."""
+        ...
 
     def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
         """Merge exactly ``expected_head_sha``; refuse (InputError) if the head moved.
@@ -227,6 +236,15 @@ def check_review(pr: PullRequest, author: str, state: ReviewState) -> None:
 
 def not_found(number: int) -> InputError:
     return InputError(f"no issue or pull request #{number}")
+
+
+class Remote(Protocol):
+    """Where the forge keeps the repository, when that is not the bot's own checkout
+    (GitHub): the bot fetches what it reads and pushes the branches it drafts."""
+
+    def fetch(self, repo_path: Path, refspecs: Sequence[str]) -> None: ...
+
+    def push_branch(self, repo_path: Path, branch: str, sha: str) -> None: ...
 
 
 class ConversationForge(Forge, Protocol):

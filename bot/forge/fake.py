@@ -235,8 +235,13 @@ class FakeForge:
             return pr
         if pr.state != "open":
             raise InputError(f"pull request #{number} is {pr.state}: it cannot be merged")
-        self._prs[number] = pr.model_copy(update={"state": "merged", "merge_sha": merge_sha})
+        update = {"state": "merged", "merge_sha": merge_sha, "merged_by": by}
+        self._prs[number] = pr.model_copy(update=update)
         return self._prs[number]
+
+    def merged_pull_request(self, sha: str) -> PullRequest | None:
+        found = [p for p in self._prs.values() if p.state == "merged" and p.merge_sha == sha]
+        return found[0] if found else None
 
     def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
         """A merge commit named after the head and base; refused if the head moved."""

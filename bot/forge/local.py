@@ -208,6 +208,7 @@ class LocalForge:
             state=row["state"],
             issue=row["issue"],
             merge_sha=row["merge_sha"],
+            merged_by=row["merged_by"],
             reviews=tuple(
                 Review(
                     author=r["author"],
@@ -416,6 +417,14 @@ class LocalForge:
                 (merge_sha, by, number),
             )
             return self._pull(conn, self._item(conn, number))
+
+    def merged_pull_request(self, sha: str) -> PullRequest | None:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM items WHERE kind = 'pr' AND state = 'merged' AND merge_sha = ?",
+                (sha,),
+            ).fetchone()
+            return self._pull(conn, row) if row else None
 
     def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
         """Merge exactly ``expected_head_sha``: refused if the branch moved since it was

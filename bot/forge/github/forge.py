@@ -45,6 +45,7 @@ from bot.forge.base import (
     Issue,
     Permission,
     PullRequest,
+    Remote,
     Status,
     StatusState,
     check_body,
@@ -54,7 +55,7 @@ from bot.forge.base import (
     split_marker,
     with_marker,
 )
-from bot.forge.github.push import push_branch
+from bot.forge.github.push import fetch, push_branch
 from bot.forge.github.reviews import fold_reviews
 from bot.forge.github.settings import AppAuth, GitHubSettings, TokenAuth
 
@@ -93,6 +94,7 @@ class GitHubForge:
         )
         self.repo = self.gh.get_repo(settings.repository)
         self._bot_login = settings.bot_login
+        self._clone: str | None = None
 
     # -- identity ----------------------------------------------------------------------
 
@@ -177,6 +179,8 @@ class GitHubForge:
             merge_sha=raw.merge_commit_sha if raw.merged else None,
             reviews=reviews,
             created_at=raw.created_at,
+            fork=_is_fork(raw),
+            merged_by=self._who(raw.merged_by.login) if raw.merged and raw.merged_by else None,
         )
 
     def _comments(self, number: int) -> list[tuple[Any, Comment]]:
@@ -317,6 +321,18 @@ class GitHubForge:
             number = made.number
         return self.issue(number)
 
+    def merged_pull_request(self, sha: str) -> PullRequest | None:
+        """GitHub's pull requests associated with commit ``sha``, kept if merged as it."""
+        with _errors(f"finding the pull request merged as {sha[:7]}"):
+            try:
+                rows = list(self.repo.get_commit(sha).get_pulls())
+            except GithubException as exc:
+                if exc.status in (404, 422):  # no such commit here
+                    return None
+                raise
+            found = [p for p in rows if p.merged_at is not None and p.merge_commit_sha == sha]
+            return self._pull_model(found[0]) if found else None
+
     # -- what GitHub adds ----------------------------------------------------------------
 
     def merge(self, number: int, expected_head_sha: str, by: str) -> PullRequest:
@@ -367,9 +383,21 @@ class GitHubForge:
             return raw.mergeable
 
     def push_branch(self, repo_path: Path, branch: str, sha: str) -> None:
-        with _errors("reading the repository's clone URL"):
-            url = self.repo.clone_url
-        push_branch(repo_path, url, branch, sha, self._token())
+        push_branch(repo_path, self._clone_url(), branch, sha, self._token())
+
+    def fetch(self, repo_path: Path, refspecs: Sequence[str]) -> None:
+        fetch(repo_path, self._clone_url(), refspecs, self._token())
+
+    def _clone_url(self) -> str:
+        if self._clone is None:
+            with _errors("reading the repository's clone URL"):
+                self._clone = str(self.repo.clone_url)
+        return self._clone
+
+
+def _is_fork(raw: GhPull) -> bool:
+    head, base = raw.head.repo, raw.base.repo
+    return head is None or base is None or head.full_name != base.full_name
 
 
 def _with_issue(issue: int | None, body: str) -> str:
@@ -427,3 +455,4 @@ def _raise(exc: GithubException, what: str, number: int | None) -> NoReturn:
 
 if TYPE_CHECKING:  # mypy proves the GitHub forge keeps the whole protocol
     _: type[Forge] = GitHubForge
+    _remote: type[Remote] = GitHubForge

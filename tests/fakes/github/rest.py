@@ -150,13 +150,17 @@ class Rest:
     def _freeze(self, item: dict[str, Any]) -> None:
         self._sync(item)
 
-    def _side(self, branch: str, sha: str) -> Json:
+    def _side(self, branch: str, sha: str, fork: str | None = None) -> Json:
+        owner = fork.split("/")[0] if fork else self.owner
+        repo = self._repository()
+        if fork:  # a fork's pull request: its head lives in the fork (see fakes/github/forks.py)
+            repo = {**repo, "id": _id(fork), "full_name": fork, "owner": self._user(owner)}
         return {
-            "label": f"{self.owner}:{branch}",
+            "label": f"{owner}:{branch}",
             "ref": branch,
             "sha": sha,
-            "user": self._user(self.owner),
-            "repo": self._repository(),
+            "user": self._user(owner),
+            "repo": repo,
         }
 
     def _pull(self, item: dict[str, Any]) -> Json:
@@ -174,7 +178,7 @@ class Rest:
             "body": item["body"],
             "user": self._user(item["user"]),
             "labels": self._labels(item),
-            "head": self._side(item["head"], item["head_sha"]),
+            "head": self._side(item["head"], item["head_sha"], item.get("fork")),
             "base": self._side(item["base"], item["base_sha"]),
             "merged": item.get("merged", False),
             "mergeable": mergeable,
