@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import github
 import pytest
 from fakes.github import FakeGitHub
 from github_world import GitHubPeople, github_forge
@@ -25,7 +26,7 @@ from bot.flow.records import PrCheck, Records
 from bot.forge.base import BOT_LOGIN, Permission
 from bot.forge.github.forge import GitHubForge
 from bot.forge.github.hidden import trailer
-from bot.forge.github.ledger import encode_check
+from bot.forge.github.ledger import encode_check, seal
 from bot.forge.github.stores import github_stores
 from bot.forge.local import LocalForge
 from bot.ledger import EstateLock, Event, IntentStore, Trajectory
@@ -120,8 +121,6 @@ def _github(hub: FakeGitHub, tmp_path: Path) -> World:
 
 
 def _bot_status_comment(hub: FakeGitHub, number: int) -> Any:
-    import github
-
     client = github.Github(
         auth=github.Auth.Token(hub.token(hub.bot_login)), base_url=hub.url, lazy=True
     )
@@ -430,11 +429,33 @@ def test_github_the_record_rides_through_status_edits_and_a_forged_edit_fails(
     shown = [c for c in bot.comments(number) if c.topic == "status"]
     assert [c.body for c in shown] == ["**infrabot status:** check failed"]
     assert world.runner().records.check(number) == failed
-    # bob (write) edits the bot's comment to claim a pass: the statuses disagree
-    mine = _bot_status_comment(hub, number)
-    forged = trailer(encode_check(_check(number, head), lambda d: d))
-    mine.edit(mine.body.rpartition("\n<!-- infrabot:data=")[0] + "\n" + forged)
+    # bob (write) edits the bot's comment to claim a pass: the seal does not match
+    forged = _forge_record(hub, number, _check(number, head))
     assert world.runner().records.check(number) is None
+    # a real pass, then bob swaps in another merge commit to apply: verdicts agree, seal not
+    world.set_verdict(head, True, True)
+    passed = _check(number, head)
+    world.runner().records.save_check(passed)
+    assert world.runner().records.check(number) == passed
+    other = passed.model_copy(update={"merge_sha": "9" * 40})
+    forged = _forge_record(hub, number, other)
+    assert world.runner().records.check(number) is None
+    # ... and seals it with a status of his own: a status is only the bot's when it set it
+    bob = github.Github(auth=github.Auth.Token(hub.token("bob")), base_url=hub.url, lazy=True)
+    bob.get_repo(hub.full_name).get_commit(head).create_status(
+        "success", description=seal(forged), context="infrabot/record"
+    )
+    assert world.runner().records.check(number) is None
+
+
+def _forge_record(hub: FakeGitHub, number: int, check: PrCheck) -> str:
+    """bob edits the bot's status comment (write access allows it) to carry ``check``."""
+    data = encode_check(check, lambda d: d)
+    mine = _bot_status_comment(hub, number)
+    bob = github.Github(auth=github.Auth.Token(hub.token("bob")), base_url=hub.url, lazy=True)
+    comment = bob.get_repo(hub.full_name).get_issue(number).get_comment(mine.id)
+    comment.edit(mine.body.rpartition("\n<!-- infrabot:data=")[0] + "\n" + trailer(data))
+    return data
 
 
 def test_wiring_picks_the_stores_with_the_forge(tmp_path: Path) -> None:

@@ -14,16 +14,20 @@ runner's line.  What is written passes the trajectory's redaction first.
 A PR's check record rides in the bot's own status comment (``bot.flow.status``) as a
 hidden trailer: compressed JSON in base64, slimmed (diffs, rendered files and tool
 output dropped; the verdicts kept) when the whole would not fit.  Only the bot's own
-comment is read (a record a person pastes is theirs, and ignored), and the record
-counts only when it agrees with the commit statuses the bot set on its head (the
-verdict lives there); missing, unparsable or disagreeing is None, and the flow
-re-checks.
+comment is read: a record a person pastes into theirs is ignored.  But a person with
+write access can *edit* the bot's comment, so the record is also sealed: the bot sets
+an ``infrabot/record`` status on the head whose description is the record's digest,
+and a status is the one thing nobody else can write in the bot's name.  The record
+counts only when the bot's latest statuses on its head carry its seal and agree with
+its verdicts (``infrabot/validate``, ``infrabot/dry-run``); missing, unparsable,
+edited or disagreeing is None, and the flow re-checks.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import random
 import time
@@ -32,6 +36,8 @@ from collections.abc import Callable
 from typing import Any
 
 from github import GithubException, InputGitTreeElement
+from github.CommitStatus import CommitStatus
+from github.PaginatedList import PaginatedList
 from github.Repository import Repository
 from pydantic import ValidationError
 
@@ -49,6 +55,8 @@ MAX_RECORD = 48_000
 """Characters of hidden record a status comment may carry (GitHub allows 65,536 in all)."""
 MAX_INFLATED = 16 << 20
 """Bytes a hidden record may inflate to (a bigger one is not the bot's)."""
+RECORD = "infrabot/record"
+"""The bot's status on a head that seals the record hidden in the status comment."""
 _CONTEXTS = ("infrabot/validate", "infrabot/dry-run")
 
 
@@ -225,18 +233,49 @@ class GitHubRecords:
         data = encode_check(check, self.scrubber.clean_data)
         placeholder = f"**infrabot status:** checked head `{check.head_sha[:7]}`"
         self.forge.ensure_hidden(check.pr, STATUS_TOPIC, data, placeholder)
+        self.forge.set_status(check.head_sha, RECORD, "success", seal(data))
 
     def check(self, pr: int) -> PrCheck | None:
-        found = decode_check(self.forge.hidden(pr, STATUS_TOPIC))
-        if found is None or found.pr != pr:
+        data = self.forge.hidden(pr, STATUS_TOPIC)
+        found = decode_check(data)
+        if data is None or found is None or found.pr != pr:
             return None
-        states = {s.context: s.state for s in self.forge.statuses(found.head_sha)}
+        latest = self._bots_statuses(found.head_sha)
+        if latest.get(RECORD) != ("success", seal(data)):
+            return None  # not the record the bot sealed on this head: edited, or older
         verdicts = (found.validation.ok, found.dry_run.ok)
         agree = all(
-            states.get(c) == ("success" if ok else "failure")
+            latest.get(c, ("", ""))[0] == ("success" if ok else "failure")
             for c, ok in zip(_CONTEXTS, verdicts, strict=True)
         )
         return found if agree else None
+
+    def _bots_statuses(self, sha: str) -> dict[str, tuple[str, str]]:
+        """The latest status per context, kept only when the bot set it: a newer status by
+        anyone else (a person with write access can set one) voids that context."""
+        latest: dict[str, tuple[str, str]] = {}
+        seen: set[str] = set()
+        with _errors(f"reading the statuses of {sha[:7]}"):
+            try:
+                repo = self.forge.repo  # the documented list (PyGithub asks a legacy path)
+                url = f"{repo.url}/commits/{sha}/statuses"
+                rows = list(PaginatedList(CommitStatus, repo.requester, url, None))
+            except GithubException as exc:
+                if exc.status in (404, 422):
+                    return {}
+                raise
+            for row in rows:  # newest first
+                if row.context in seen:
+                    continue
+                seen.add(row.context)
+                if row.creator is not None and row.creator.login == self.forge.bot_login:
+                    latest[row.context] = (row.state, row.description or "")
+        return latest
+
+
+def seal(data: str) -> str:
+    """What the bot's ``infrabot/record`` status says of the record it hid: its digest."""
+    return f"check record sha256:{hashlib.sha256(data.encode()).hexdigest()[:48]}"
 
 
 def encode_check(check: PrCheck, clean: Callable[[dict[str, Any]], dict[str, Any]]) -> str:

@@ -1,4 +1,5 @@
-"""The fake's git data and contents endpoints, on the real bare repository.
+"""The fake's git data and contents endpoints, on the real bare repository, and the
+list of a commit's statuses with their creators.
 
 What the GitHub stores call (``bot/forge/github/stores.py``): refs (create, which fails
 with 422 when the ref exists; get; list by prefix; update, fast-forward only unless
@@ -42,6 +43,9 @@ class GitData:
     url: str
     full_name: str
     _may: Callable[[str | None, str], bool]
+    _statuses: dict[str, list[dict[str, Any]]]
+    _status: Callable[[dict[str, Any]], Json]
+    _page: Callable[[Request, list[Json]], Answer]
 
     @property
     def _git_api(self) -> str:
@@ -305,6 +309,15 @@ class GitData:
         }
         return (200 if current else 201), answer, {}
 
+    # -- statuses with their creators (the check record's seal) -------------------------
+
+    def list_statuses(self, req: Request, ref: str) -> Answer:
+        sha = self.repo.tip(ref) or ref
+        if not self._may(req.user, "read") or not self.repo.has_commit(sha):
+            return _missing()
+        rows = sorted(self._statuses.get(sha, []), key=lambda s: -s["id"])  # newest first
+        return self._page(req, [self._status(s) for s in rows])
+
 
 ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
     ("POST", r"{repo}/git/refs", GitData.create_ref),
@@ -317,4 +330,5 @@ ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
     ("GET", r"{repo}/git/commits/([0-9a-f]{40})", GitData.get_commit),
     ("GET", r"{repo}/contents/(.*)", GitData.get_contents),
     ("PUT", r"{repo}/contents/(.+)", GitData.put_contents),
+    ("GET", r"{repo}/commits/([^/]+)/statuses", GitData.list_statuses),
 ]
