@@ -473,3 +473,15 @@ def test_wiring_picks_the_stores_with_the_forge(tmp_path: Path) -> None:
     assert isinstance(make_stores(paths, forge(stores="local")).records, Records)
     local = LocalForge(tmp_path / "forge.db", USERS, tmp_path)
     assert isinstance(make_stores(paths, local).lock, EstateLock)
+
+
+@pytest.mark.integration
+def test_github_another_process_on_the_same_pr_is_refused_not_reentered(
+    hub: FakeGitHub, tmp_path: Path
+) -> None:
+    """An /apply job and the merge event it causes are two runs of one PR: the second
+    must wait, never share the lock as if it were the first."""
+    world = _github(hub, tmp_path)
+    world.runner().lock.acquire(5, pid=os.getppid())  # type: ignore[attr-defined]
+    with pytest.raises(LockHeld, match="PR #5"), world.runner().lock.held(5):
+        pass

@@ -86,6 +86,10 @@ class LedgerBranch:
                 raise
         if isinstance(found, list):
             raise InfrabotError(f"{path} on {self.branch} is a folder, not a file")
+        if found.encoding != "base64":  # GitHub sends no content for a file over 1 MB
+            raise InfrabotError(
+                f"{path} on {self.branch} is over the contents API's 1 MB: move it aside"
+            )
         return found.decoded_content, found.sha
 
     def names(self, folder: str) -> list[str]:

@@ -229,7 +229,9 @@ class GitHubLock:
                 )
             why = self.live.judge(record.pid, record.pid_start, record.host, record.since)
             if why is not None:
-                if record.holder == holder:
+                if (record.holder, record.host, record.pid) == (holder, mine.host, pid):
+                    # the same process asking again; another runner working on the same
+                    # PR is refused like anyone else (two jobs of one PR can run at once)
                     return self._state(record, reentered=True)
                 raise LockHeld(f"the estate lock is held by {self._state(record).describe()}")
             takeover = self.refs.commit(self._message(mine), parents=(sha,))
