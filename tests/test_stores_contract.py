@@ -485,3 +485,25 @@ def test_github_another_process_on_the_same_pr_is_refused_not_reentered(
     world.runner().lock.acquire(5, pid=os.getppid())  # type: ignore[attr-defined]
     with pytest.raises(LockHeld, match="PR #5"), world.runner().lock.held(5):
         pass
+
+
+@pytest.mark.integration
+def test_github_the_record_is_redacted_and_fits_beside_a_huge_status(
+    hub: FakeGitHub, tmp_path: Path
+) -> None:
+    world = _github(hub, tmp_path)
+    number, head = world.open_pr()
+    bot = github_forge(hub)
+    bot.ensure_comment(number, "status", "a line of status\n" * 4500)  # cut to fit
+    world.set_verdict(head, False, True)
+    leaky = _check(number, head, ok=False)
+    secret = Finding(check="schema", message="password=hunter2-very-secret in a.yaml")
+    leaky = leaky.model_copy(
+        update={"validation": leaky.validation.model_copy(update={"findings": (secret,)})}
+    )
+    world.runner().records.save_check(leaky)
+    raw = _bot_status_comment(hub, number).body
+    assert len(raw) <= 65536 and "hunter2" not in raw
+    seen = world.runner().records.check(number)
+    assert seen is not None and not seen.validation.ok
+    assert "hunter2" not in seen.validation.findings[0].message
