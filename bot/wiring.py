@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +21,11 @@ from bot.flow.verify import LocalVerifier
 from bot.forge.base import ConversationForge, Forge, Permission
 from bot.forge.github.forge import GitHubForge
 from bot.forge.github.settings import auth_from_env
+from bot.forge.github.stores import github_stores
 from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
+from bot.ledger.stores import IntentLedger, LockStore, RunStore, TrajectoryStore
 from bot.localestate import LocalEstate
 from bot.validate.cache import ValidationCache
 
@@ -104,6 +107,29 @@ def make_engine(config: Config, environ: dict[str, str]) -> Engine:
     return OfflineEngine()
 
 
+@dataclass(frozen=True)
+class Stores:
+    lock: LockStore
+    intents: IntentLedger
+    records: RunStore
+    trajectory: TrajectoryStore
+
+
+def make_stores(paths: Paths, forge: Forge) -> Stores:
+    """Where the state lives (docs/adr/0013): on GitHub when the forge is GitHub and
+    ``github.stores`` says so (the default: Actions runners keep nothing), else files and
+    SQLite under ``.infrabot/``."""
+    if isinstance(forge, GitHubForge) and forge.settings.stores == "github":
+        found = github_stores(forge)
+        return Stores(found.lock, found.intents, found.records, found.trajectory)
+    return Stores(
+        lock=EstateLock(paths.ledger_db),
+        intents=IntentStore(paths.intents),
+        records=Records(paths.runs),
+        trajectory=Trajectory(paths.trajectories),
+    )
+
+
 def open_services(root: Path, progress: Callable[[str], None]) -> Services:
     git = GitRepo(root)
     root = git.path
@@ -111,6 +137,7 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
     paths = Paths(root)
     paths.home.mkdir(exist_ok=True)
     forge = _forge(config, paths, root)
+    stores = make_stores(paths, forge)
     return Services(
         root=root,
         config=config,
@@ -119,10 +146,10 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         engine=make_engine(config, dict(os.environ)),
         runner=AnsibleRunner(strategy=config.ansible_strategy),
         git=git,
-        trajectory=Trajectory(paths.trajectories),
-        lock=EstateLock(paths.ledger_db),
-        intents=IntentStore(paths.intents),
-        records=Records(paths.runs),
+        trajectory=stores.trajectory,
+        lock=stores.lock,
+        intents=stores.intents,
+        records=stores.records,
         verifier=LocalVerifier(paths.estate_runtime),
         nginx_test=nginx_test,
         preflight=local_preflight(paths.estate_runtime),

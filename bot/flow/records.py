@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.estate.edit import atomic_write
 from bot.model import DryRun, Plan, ValidationReport
@@ -49,8 +49,12 @@ class Records:
         self._write(f"check-pr-{check.pr}.json", check)
 
     def check(self, pr: int) -> PrCheck | None:
+        """The PR's last check; None when there is none or it does not parse (re-check)."""
         path = self.dir / f"check-pr-{pr}.json"
-        return PrCheck.model_validate_json(path.read_text()) if path.exists() else None
+        try:
+            return PrCheck.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError):
+            return None
 
     def applied(self) -> str | None:
         """The commit the whole estate was last brought to (None: not known)."""

@@ -71,19 +71,23 @@ class Trajectory:
         return self.directory / f"{ticket}.jsonl"
 
     def append(self, event: Event) -> None:
+        self._write(self.path(event.ticket), self.clean(event).model_dump_json().encode() + b"\n")
+
+    def clean(self, event: Event) -> Event:
+        """The event as it may be stored: a known step, redacted, long strings clipped
+        (every ``TrajectoryStore`` writes through this)."""
         if event.step not in STEPS:
             raise ValueError(
                 f"unknown trajectory step {event.step!r}: add it to STEPS in bot/ledger/events.py"
             )
-        clean = event.model_copy(
+        return event.model_copy(
             update={
                 "actor": self._scrub(event.actor),
                 "outcome": self._scrub(event.outcome),
-                "inputs": self._clean(event.inputs),
-                "detail": self._clean(event.detail),
+                "inputs": self.clean_data(event.inputs),
+                "detail": self.clean_data(event.detail),
             }
         )
-        self._write(self.path(event.ticket), clean.model_dump_json().encode() + b"\n")
 
     def read(self, ticket: int) -> list[Event]:
         """The ticket's events in order; lines that do not parse (a torn write) are skipped."""
@@ -115,7 +119,8 @@ class Trajectory:
             return text[:MAX_STRING] + f"… ({len(text) - MAX_STRING} more characters)"
         return text
 
-    def _clean(self, value: dict[str, Any]) -> dict[str, Any]:
+    def clean_data(self, value: dict[str, Any]) -> dict[str, Any]:
+        """``value`` as plain JSON data, strings redacted, secret-named keys masked."""
         plain = to_jsonable_python(value, fallback=str)
         cleaned: dict[str, Any] = self._walk(plain)
         return cleaned

@@ -40,6 +40,7 @@ from github.PullRequest import PullRequest as GhPull
 from bot.errors import InfrabotError, InputError
 from bot.forge.base import (
     BOT_LOGIN,
+    MAX_COMMENT,
     Comment,
     Forge,
     Issue,
@@ -55,6 +56,7 @@ from bot.forge.base import (
     split_marker,
     with_marker,
 )
+from bot.forge.github import hidden
 from bot.forge.github.push import fetch, push_branch
 from bot.forge.github.reviews import fold_reviews
 from bot.forge.github.settings import AppAuth, GitHubSettings, TokenAuth
@@ -183,11 +185,13 @@ class GitHubForge:
             merged_by=self._who(raw.merged_by.login) if raw.merged and raw.merged_by else None,
         )
 
-    def _comments(self, number: int) -> list[tuple[Any, Comment]]:
+    def _comments(self, number: int) -> list[tuple[Any, Comment, str | None]]:
+        """(PyGithub's comment, the forge's, the hidden data it ends with)."""
         with _errors(f"reading the comments of #{number}", number):
             out = []
             for raw in self.repo.get_issue(number).get_comments():
-                topic, body = split_marker(raw.body or "")
+                visible, data = hidden.detach(raw.body or "")
+                topic, body = split_marker(visible)
                 comment = Comment(
                     id=raw.id,
                     number=number,
@@ -196,23 +200,44 @@ class GitHubForge:
                     created_at=raw.created_at,
                     topic=topic,
                 )
-                out.append((raw, comment))
+                out.append((raw, comment, data))
             return out
 
     def comments(self, number: int) -> list[Comment]:
-        return [comment for _, comment in self._comments(number)]
+        return [comment for _, comment, _ in self._comments(number)]
+
+    def _mine(self, number: int, topic: str) -> list[tuple[Any, Comment, str | None]]:
+        return [
+            row
+            for row in self._comments(number)
+            if row[1].author == BOT_LOGIN and row[1].topic == topic
+        ]
+
+    def hidden(self, number: int, topic: str) -> str | None:
+        """The data hidden in the bot's own ``topic`` comment (never a person's)."""
+        mine = self._mine(number, topic)
+        return mine[0][2] if mine else None
+
+    def ensure_hidden(self, number: int, topic: str, data: str, placeholder: str) -> None:
+        """Hide ``data`` in the bot's ``topic`` comment, its visible body kept (a new
+        comment shows ``placeholder``); ``ensure_comment`` keeps it through later edits."""
+        mine = self._mine(number, topic)
+        body = mine[0][1].body if mine else placeholder
+        raw = _raw_comment(topic, body, data)
+        with _errors(f"writing the {topic} comment on #{number}", number):
+            if not mine:
+                self.repo.get_issue(number).create_comment(raw)
+            elif mine[0][2] != data:
+                mine[0][0].edit(raw)
 
     def ensure_comment(
         self, number: int, topic: str, body: str, *, author: str = BOT_LOGIN
     ) -> Comment:
         if author != BOT_LOGIN:
             raise InputError("on GitHub the bot writes only its own comments")
-        raw = with_marker(topic, body)
-        mine = [
-            (gh, c)
-            for gh, c in self._comments(number)
-            if c.author == BOT_LOGIN and c.topic == topic
-        ]
+        mine = self._mine(number, topic)
+        kept = mine[0][2] if mine else None  # hidden data rides through the edit
+        raw = _raw_comment(topic, body, kept)
         with _errors(f"writing the {topic} comment on #{number}", number):
             if not mine:
                 made = self.repo.get_issue(number).create_comment(raw)
@@ -224,7 +249,7 @@ class GitHubForge:
                     created_at=made.created_at,
                     topic=topic,
                 )
-            gh, first = mine[0]
+            gh, first, _ = mine[0]
             if first.body != body:
                 gh.edit(raw)
             return first.model_copy(update={"body": body})
@@ -398,6 +423,17 @@ class GitHubForge:
 def _is_fork(raw: GhPull) -> bool:
     head, base = raw.head.repo, raw.base.repo
     return head is None or base is None or head.full_name != base.full_name
+
+
+def _raw_comment(topic: str, body: str, data: str | None) -> str:
+    """The marker, the visible body (posted, within the limit) and the hidden data."""
+    if data is None:
+        return with_marker(topic, body)
+    tail = "\n" + hidden.trailer(data)
+    marker = with_marker(topic, "")
+    return check_body(
+        hidden.attach(marker + posted(body, MAX_COMMENT - len(marker) - len(tail)), data)
+    )
 
 
 def _with_issue(issue: int | None, body: str) -> str:

@@ -48,6 +48,17 @@ class GitHubSettings(_Frozen):
     seconds_between_requests: float = 0.25
     seconds_between_writes: float = 1.0
     """GitHub asks for a pause between writes, which keeps the secondary limits away."""
+    stores: Literal["github", "local"] = "github"
+    """Where the bot keeps its state (``docs/adr/0013``): ``github`` (refs, a ledger branch,
+    the PR's status comment), which Actions runners need since their disks vanish; ``local``
+    (files under ``.infrabot/``), enough for ``infrabot serve`` on one machine."""
+    ledger_branch: str = Field(
+        default="infrabot/ledger", pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+    )
+    """The branch that holds trajectories, plans and the estate's records; never merged."""
+    lease_minutes: int = Field(default=360, ge=1)
+    """How long a lock or an apply intent held on another machine counts as running (by
+    default Actions' longest job); after it, the holder is taken as gone."""
 
 
 def auth_from_env(environ: Mapping[str, str]) -> TokenAuth | AppAuth:

@@ -30,6 +30,11 @@ def _convert(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _convert(v) for k, v in node.items() if k not in ("nullable", "example", "examples")}
+    if "oneOf" in out:
+        # The description says oneOf where its alternatives overlap (a 409 is a basic-error
+        # or a repository-rule-violation-error, and {"message": …} is both): read it as
+        # anyOf, so a response must still match at least one of them.
+        out["anyOf"] = out.pop("oneOf")
     if isinstance(out.get("$ref"), str) and out["$ref"].startswith("#/"):
         out["$ref"] = _URN + out["$ref"]
     if node.get("nullable") is True:
@@ -65,7 +70,9 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
 def operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
     """(template, operation) of the documented operation that ``path`` matches."""
     for template, methods in _document()["paths"].items():
-        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+        # a trailing {ref} or {path} may hold slashes (refs/infrabot/lock, a/b.json)
+        pattern = re.sub(r"\{(ref|path)\}$", "(.+)", template)
+        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", pattern) + "$"
         if re.match(pattern, path) and method.lower() in methods:
             return template, methods[method.lower()]
     return None

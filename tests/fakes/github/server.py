@@ -39,8 +39,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fakes.github import schema
+from fakes.github import gitdata, schema
 from fakes.github.git import BareRepo, run_cgi
+from fakes.github.gitdata import GitData
 from fakes.github.rest import ROUTES, Answer, Json, Request, Rest
 
 
@@ -76,7 +77,7 @@ def _app_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeGitHub(Rest):
+class FakeGitHub(GitData, Rest):
     def __init__(
         self,
         root: Path,
@@ -289,7 +290,7 @@ class FakeGitHub(Rest):
                 {},
             )
         repo = f"/repos/{self.owner}/{self.name}"
-        for method, pattern, handler in ROUTES:
+        for method, pattern, handler in ROUTES + gitdata.ROUTES:
             match = re.fullmatch(pattern.replace("{repo}", re.escape(repo)), req.path)
             if match and method == req.method:
                 if req.user == "app" and not req.path.startswith("/app"):

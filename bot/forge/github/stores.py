@@ -1,0 +1,57 @@
+"""The four stores on GitHub, composed once (``docs/adr/0013``; wired in ``bot.wiring``).
+
+The lock and the intents are refs (``refs.py``); trajectories, plans and the estate's
+records are files on the ledger branch, and each PR's check rides in its status comment
+(``ledger.py``).  Each runner makes its own set; they meet only on GitHub.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.forge.github.forge import GitHubForge
+from bot.forge.github.ledger import GitHubRecords, GitHubTrajectory, LedgerBranch
+from bot.forge.github.refs import GitHubIntents, GitHubLock, Liveness, Refs
+from bot.ledger.trajectory import Redactor, Trajectory
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class GitHubStores:
+    lock: GitHubLock
+    intents: GitHubIntents
+    records: GitHubRecords
+    trajectory: GitHubTrajectory
+
+
+def github_stores(
+    forge: GitHubForge,
+    *,
+    machine: str | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+    redact: Redactor | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GitHubStores:
+    """The stores of one runner (``machine``: this host unless a test names another)."""
+    settings = forge.settings
+    liveness = Liveness(
+        machine or socket.gethostname(), timedelta(minutes=settings.lease_minutes), clock
+    )
+    refs = Refs(forge.repo)
+    ledger = LedgerBranch(forge.repo, settings.ledger_branch, sleep=sleep)
+    # The local trajectory's redaction and clipping; its directory is never written.
+    scrubber = Trajectory(directory=Path("/nonexistent"), redact=redact)
+    return GitHubStores(
+        lock=GitHubLock(refs, liveness),
+        intents=GitHubIntents(refs, liveness),
+        records=GitHubRecords(ledger, forge, scrubber),
+        trajectory=GitHubTrajectory(ledger, scrubber),
+    )
