@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fakes.github import schema
 from fakes.github.git import BareRepo, run_cgi
 from fakes.github.rest import ROUTES, Answer, Json, Request, Rest
+from fakes.github.settings import SETTINGS_ROUTES, RepoSettings
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _app_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeGitHub(Rest):
+class FakeGitHub(Rest, RepoSettings):
     def __init__(
         self,
         root: Path,
@@ -114,6 +115,7 @@ class FakeGitHub(Rest):
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.RLock()
         self._init_state()
+        self._init_settings()
         self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -289,7 +291,7 @@ class FakeGitHub(Rest):
                 {},
             )
         repo = f"/repos/{self.owner}/{self.name}"
-        for method, pattern, handler in ROUTES:
+        for method, pattern, handler in [*ROUTES, *SETTINGS_ROUTES]:
             match = re.fullmatch(pattern.replace("{repo}", re.escape(repo)), req.path)
             if match and method == req.method:
                 if req.user == "app" and not req.path.startswith("/app"):
