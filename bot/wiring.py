@@ -24,6 +24,7 @@ from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
 from bot.localestate import LocalEstate
+from bot.server.logs import log_link
 from bot.validate.cache import ValidationCache
 
 
@@ -120,4 +121,5 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         preflight=local_preflight(paths.estate_runtime),
         progress=progress,
         cache=ValidationCache(paths.validation_cache),
+        log_link=log_link(os.environ, config.forge, root, paths.artifacts),
     )

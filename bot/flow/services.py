@@ -35,6 +35,10 @@ def _quiet(_: str) -> None:
     return None
 
 
+def _no_link(_: str | None) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Services:
     root: Path
@@ -58,6 +62,8 @@ class Services:
     progress: Callable[[str], None] = _quiet
     cache: VerdictStore | None = None
     """Validation verdicts kept between runs (None: every file is judged every time)."""
+    log_link: Callable[[str | None], str | None] = _no_link
+    """Where a comment's reader finds the full log at a local path (``bot.server.logs``)."""
 
     def record(
         self,
