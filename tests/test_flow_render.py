@@ -17,18 +17,18 @@ import pytest
 from gfm import ALLOWED, elements, headings, visible, walk
 
 from bot.commands import HELP_TEXT
-from bot.forge.base import MAX_COMMENT, posted
 from bot.flow.render import (
     render_apply_failure,
     render_clarification,
     render_evidence,
-    render_plan,
     render_issue_summary,
+    render_plan,
     render_pr_body,
     render_refusal,
     render_run,
     render_stopped,
 )
+from bot.forge.base import MAX_COMMENT, posted
 from bot.model import (
     ChangeAction,
     Clarification,
