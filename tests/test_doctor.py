@@ -16,8 +16,10 @@ from bot.doctor.checks import (
     WORKFLOWS,
     GitHubFacts,
     Protection,
+    check_credentials,
     check_permissions,
     check_protection,
+    check_public_url,
     check_secret,
 )
 from bot.flow.checks import DRY_RUN, VALIDATE
@@ -364,6 +366,20 @@ def test_classic_token_scopes(scopes: tuple[str, ...] | None, private: bool, ver
 def test_protection_rules(rule: Protection, verdict: str, says: str) -> None:
     line = check_protection(GitHubFacts(repository="a/b", protection=rule))
     assert line.verdict == verdict and says in line.message + line.fix
+
+
+def test_a_token_that_cannot_say_whose_it_is_needs_bot_login() -> None:
+    facts = GitHubFacts(repository="a/b", auth="token", repo_write=None)
+    line = check_credentials(facts)
+    assert line.verdict == "problem" and "github-actions[bot]" in line.fix
+    named = facts.model_copy(update={"bot_login": "github-actions[bot]"})
+    assert check_credentials(named).verdict == "ok"
+
+
+def test_log_links_need_https() -> None:
+    assert check_public_url("").verdict == "ok"
+    assert check_public_url("http://bot.example.com").verdict == "problem"
+    assert "https://bot.example.com/logs/" in check_public_url("https://bot.example.com/").message
 
 
 def test_a_short_webhook_secret_is_a_problem() -> None:

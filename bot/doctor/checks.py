@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot.flow.checks import DRY_RUN, VALIDATE
+from bot.server.logs import PUBLIC_URL_ENV
 from bot.server.settings import SECRET_ENV
 
 REQUIRED_STATUSES = (VALIDATE, DRY_RUN)
@@ -68,6 +69,8 @@ class GitHubFacts(_Frozen):
     api_error: str | None = None
     """Why GitHub did not accept them, or did not answer."""
     login: str | None = None
+    bot_login: str | None = None
+    """``github.bot_login`` from infrabot.yaml (how the bot knows its own comments)."""
     app_permissions: dict[str, str] | None = None
     repo_write: bool | None = None
     """The token's user may write to the repository (None: GitHub did not say)."""
@@ -87,6 +90,8 @@ class Setup(_Frozen):
     repository: str | None = None
     users: dict[str, str] = {}
     secret_length: int = 0
+    public_url: str = ""
+    """``INFRABOT_PUBLIC_URL``: where ``infrabot serve`` is reached (its log links)."""
     github: GitHubFacts | None = None
 
 
@@ -113,6 +118,8 @@ def diagnose(setup: Setup) -> list[Line]:
     reached = lines[-1].verdict == "ok"
     lines.append(check_permissions(facts) if reached else _na("permissions", "not checked"))
     lines.append(check_secret(setup.mode, setup.secret_length))
+    if setup.mode == "serve":
+        lines.append(check_public_url(setup.public_url))
     lines.append(check_workflows(setup.mode, facts) if reached else _na("workflows", "not checked"))
     lines.append(check_protection(facts) if reached else _na("protection", "not checked"))
     return lines
@@ -167,7 +174,14 @@ def check_credentials(facts: GitHubFacts) -> Line:
             else "create a new token with access to the repository and set it again"
         )
         return _problem("credentials", f"{kind} — {facts.api_error}", fix)
-    who = f" as {facts.login}" if facts.login else ""
+    if facts.auth == "token" and not facts.login and not facts.bot_login:
+        return _problem(
+            "credentials",
+            "GitHub accepted the token but will not say whose it is (GET /user is refused, "
+            "as for a workflow's GITHUB_TOKEN): the bot could not tell its comments apart",
+            "set github.bot_login in infrabot.yaml (github-actions[bot] for GITHUB_TOKEN)",
+        )
+    who = f" as {facts.login or facts.bot_login}" if facts.login or facts.bot_login else ""
     return _ok("credentials", f"GitHub accepted {kind}{who} for {facts.repository}")
 
 
@@ -227,6 +241,21 @@ def check_secret(mode: Mode, length: int) -> Line:
             f"make a longer one with {make}",
         )
     return _ok("webhook secret", f"{SECRET_ENV} is set ({length} characters)")
+
+
+def check_public_url(url: str) -> Line:
+    if not url:
+        return _ok(
+            "log links",
+            f"{PUBLIC_URL_ENV} is not set: comments carry no link to the full log",
+        )
+    if not url.startswith("https://"):
+        return _problem(
+            "log links",
+            f"{PUBLIC_URL_ENV} is not an https:// URL: log links would travel in clear text",
+            "serve it behind TLS and set the https:// URL GitHub's readers reach it at",
+        )
+    return _ok("log links", f"comments link full logs under {url.rstrip('/')}/logs/")
 
 
 def check_workflows(mode: Mode, facts: GitHubFacts) -> Line:

@@ -22,6 +22,7 @@ from bot.config import load_config
 from bot.doctor.checks import GitHubFacts, Mode, Protection, Setup
 from bot.errors import InputError
 from bot.forge.github.settings import AppAuth, GitHubSettings, TokenAuth, auth_from_env
+from bot.server.logs import PUBLIC_URL_ENV
 from bot.server.settings import SECRET_ENV
 
 T = TypeVar("T")
@@ -37,6 +38,7 @@ class Refused(Exception):
 
 def examine(root: Path, mode: Mode, environ: Mapping[str, str]) -> Setup:
     secret = len(environ.get(SECRET_ENV, ""))
+    public_url = environ.get(PUBLIC_URL_ENV, "")
     try:
         config = load_config(root)
     except InputError as exc:
@@ -48,12 +50,13 @@ def examine(root: Path, mode: Mode, environ: Mapping[str, str]) -> Setup:
         forge="github",
         repository=config.github.repository,
         secret_length=secret,
+        public_url=public_url,
         github=examine_github(config.github, environ),
     )
 
 
 def examine_github(settings: GitHubSettings, environ: Mapping[str, str]) -> GitHubFacts:
-    facts = GitHubFacts(repository=settings.repository)
+    facts = GitHubFacts(repository=settings.repository, bot_login=settings.bot_login)
     try:
         auth = auth_from_env(environ)
     except InputError as exc:
