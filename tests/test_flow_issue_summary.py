@@ -3,12 +3,15 @@ link (issue 6: output that fits GitHub)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_flow_apply_outcomes import BadDrafter, ok_run, services
 
 from bot.demo import SEED_REQUEST, make_copy
 from bot.events import local
+from bot.flow.tickets import handle_issue
 from bot.forge.base import BOT_LOGIN
 from bot.router import handle
 from bot.wiring import conversation, open_services
@@ -42,3 +45,24 @@ def test_the_issue_gets_a_summary_and_the_pr_the_whole_plan(
     assert body.count("How I planned this") == 1 and "| action | kind |" in body
     steps = [e.step for e in svc.trajectory.read(issue.number)]
     assert steps.index("pr.opened") < steps.index("plan.posted")
+
+
+def test_no_pr_leaves_the_whole_plan_on_the_issue_until_a_later_one_opens(
+    tmp_path: Path,
+) -> None:
+    svc, _runner = services(tmp_path, ok_run)
+    good = svc.engine
+    issue = svc.forge.create_issue(SEED_REQUEST, "", "alice")
+    failed = handle_issue(replace(svc, engine=BadDrafter(good)), issue.number)
+    assert failed.kind == "failed"
+    mine = {c.topic: c.body for c in svc.forge.comments(issue.number) if c.author == BOT_LOGIN}
+    assert set(mine) == {"plan", "failure"}
+    assert "How I planned this" in mine["plan"]  # no PR holds it: the issue does
+
+    opened = handle_issue(svc, issue.number)
+    assert opened.kind == "pr" and opened.pr is not None
+    mine = {c.topic: c.body for c in svc.forge.comments(issue.number) if c.author == BOT_LOGIN}
+    assert "How I planned this" not in mine["plan"]
+    assert f"pull request #{opened.pr}" in mine["plan"]
+    assert mine["pr"].startswith(f"### Plan for #{issue.number}:")
+    assert "How I planned this" in svc.forge.pull_request(opened.pr).body

@@ -281,14 +281,14 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
 
 def _summarize_on_issue(svc: Services, ticket: Ticket, plan: Plan, pr: int, branch: str) -> None:
     """The issue's one comment about the work: the plan's summary and the PR's link (a full
-    plan left by an earlier attempt that opened no PR is folded down to that too)."""
-    summary = render_issue_summary(plan, pr, branch)
+    plan left by an earlier attempt that opened no PR is cut down to a pointer to it)."""
     earlier = any(
         c.author == BOT_LOGIN and c.topic == "plan" for c in svc.forge.comments(ticket.number)
     )
     if earlier:
-        svc.forge.ensure_comment(ticket.number, "plan", summary)
-    svc.forge.ensure_comment(ticket.number, "pr", summary)
+        note = f"_An earlier plan stood here; the current one is on pull request #{pr}._"
+        svc.forge.ensure_comment(ticket.number, "plan", note)
+    svc.forge.ensure_comment(ticket.number, "pr", render_issue_summary(plan, pr, branch))
 
 
 def _fail_plan(svc: Services, ticket: Ticket, plan: Plan, message: str) -> IssueOutcome:
