@@ -191,6 +191,26 @@ def test_a_bad_token_is_refused_and_never_printed(
     assert _line(out, "protection").startswith("n/a")
 
 
+def test_an_app_key_that_is_not_a_key_is_one_clear_line(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFRABOT_APP_PRIVATE_KEY", "not a key")
+    code, out = _doctor(checkout, capsys)
+    assert code == 1
+    assert "INFRABOT_APP_PRIVATE_KEY is not the App's private key" in _line(out, "credentials")
+
+
+def test_an_api_that_does_not_answer_points_at_api_url(
+    checkout: Path, hub: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = checkout / "infrabot.yaml"
+    config.write_text(config.read_text().replace(hub.url, "http://127.0.0.1:9"))
+    code, out = _doctor(checkout, capsys)
+    assert code == 1
+    line = _line(out, "credentials")
+    assert "GitHub did not answer" in line and "check github.api_url" in line
+
+
 def test_no_credentials_say_which_variables_to_set(
     checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

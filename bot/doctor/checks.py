@@ -68,6 +68,7 @@ class GitHubFacts(_Frozen):
     """Why the environment's credentials are unusable (none set, half an App, ...)."""
     api_error: str | None = None
     """Why GitHub did not accept them, or did not answer."""
+    api_unreachable: bool = False
     login: str | None = None
     bot_login: str | None = None
     """``github.bot_login`` from infrabot.yaml (how the bot knows its own comments)."""
@@ -166,6 +167,12 @@ def check_credentials(facts: GitHubFacts) -> Line:
             "INFRABOT_APP_PRIVATE_KEY, in the environment",
         )
     kind = "the GitHub App" if facts.auth == "app" else "the token"
+    if facts.api_error and facts.api_unreachable:
+        return _problem(
+            "credentials",
+            facts.api_error,
+            "check github.api_url in infrabot.yaml and that this machine reaches it",
+        )
     if facts.api_error:
         fix = (
             "check the App id, the installation id and the private key (Settings → "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import github
+import jwt
 import requests
 from github import Auth, GithubException, GithubIntegration, GithubRetry
 from github.Repository import Repository
@@ -66,7 +67,8 @@ def examine_github(settings: GitHubSettings, environ: Mapping[str, str]) -> GitH
         gh, found = _connect(settings, auth)
         repo = _ask(lambda: _loaded(gh.get_repo(settings.repository)))
     except Refused as exc:
-        return facts.model_copy(update={"api_error": _why(exc, settings.repository)})
+        why = {"api_error": _why(exc, settings.repository), "api_unreachable": exc.status == 0}
+        return facts.model_copy(update=why)
     found["private"] = bool(repo.private)
     if isinstance(auth, TokenAuth):
         found.update(_token_facts(gh, repo))
@@ -166,6 +168,8 @@ def _ask(call: Callable[[], T]) -> T:
         raise Refused(exc.status, _message(exc)) from None
     except requests.RequestException as exc:
         raise Refused(0, f"GitHub did not answer ({type(exc).__name__})") from None
+    except (jwt.PyJWTError, ValueError):  # the App's key, read when the first JWT is signed
+        raise Refused(401, "INFRABOT_APP_PRIVATE_KEY is not the App's private key (PEM)") from None
 
 
 def _message(exc: GithubException) -> str:
