@@ -278,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.alerts.cli import add_alert_commands  # slo, runbook, alert, check (issue 8)
 
     add_alert_commands(top)
+    from bot.doctor.cli import add_doctor_command  # doctor (issue 6)
+
+    add_doctor_command(top)
     return parser
 
 

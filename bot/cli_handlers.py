@@ -284,7 +284,11 @@ def plan(args: argparse.Namespace) -> int:
 
     svc = _services(args)
     result = plan_working_tree(svc, all_hosts=args.all)
-    emit(args, result, render_run(result, "Dry-run (check + diff) of the working tree"))
+    emit(
+        args,
+        result,
+        render_run(result, "Dry-run (check + diff) of the working tree", result.log_path),
+    )
     return 0 if result.ok and not result.error else 1
 
 
@@ -361,6 +365,7 @@ def serve(args: argparse.Namespace) -> int:
             secret=os.environ.get(SECRET_ENV) or None,
             grace=args.grace,
             max_body=args.max_body,
+            logs_dir=Paths(root).artifacts,
         )
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -27,6 +27,7 @@ from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
 from bot.ledger.stores import IntentLedger, LockStore, RunStore, TrajectoryStore
 from bot.localestate import LocalEstate
+from bot.server.logs import log_link
 from bot.validate.cache import ValidationCache
 
 if TYPE_CHECKING:
@@ -156,4 +157,5 @@ def open_services(root: Path, progress: Callable[[str], None]) -> Services:
         progress=progress,
         cache=ValidationCache(paths.validation_cache),
         remote=forge if isinstance(forge, GitHubForge) else None,
+        log_link=log_link(os.environ, config.forge, root, paths.artifacts),
     )

@@ -68,17 +68,23 @@ def run_baseline() -> int:
     return 0
 
 
-def run_infrabot(queue: Path, work_ms: float) -> int:
+def run_infrabot(queue: Path, work_ms: float, work: str, in_thread: bool) -> int:
     from bot.server.queue import Delivery
     from bot.server.serve import serve
     from bot.server.settings import ServerSettings
 
     def process(delivery: Delivery) -> str:
         json.loads(delivery.body)
-        time.sleep(work_ms / 1000)
+        if work == "cpu":  # Python that holds the GIL, as the router's validation does
+            until = time.perf_counter() + work_ms / 1000
+            while time.perf_counter() < until:
+                sum(range(200))
+        else:  # waiting on GitHub, git or Ansible: the GIL is free meanwhile
+            time.sleep(work_ms / 1000)
         return "worked"
 
-    return serve(ServerSettings(port=0, queue_path=queue, secret=SECRET), process)
+    settings = ServerSettings(port=0, queue_path=queue, secret=SECRET, work_in_child=not in_thread)
+    return serve(settings, process)
 
 
 # --- the client -------------------------------------------------------------------------
@@ -322,13 +328,25 @@ def main() -> int:
     parser.add_argument("--total", type=int, default=2000, help="closed-loop deliveries")
     parser.add_argument("--concurrency", type=int, default=8, help="connections")
     parser.add_argument("--work-ms", type=float, default=2.0, help="work per delivery (ms)")
+    parser.add_argument(
+        "--work",
+        choices=["sleep", "cpu"],
+        default="sleep",
+        help="the work waits (sleep: I/O) or computes in Python holding the GIL (cpu)",
+    )
+    parser.add_argument(
+        "--compare-thread",
+        action="store_true",
+        help="also measure the server with the work in a thread beside the event loop",
+    )
+    parser.add_argument("--in-thread", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--role", choices=["baseline", "infrabot"], help=argparse.SUPPRESS)
     parser.add_argument("--queue", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "baseline":
         return run_baseline()
     if args.role == "infrabot":
-        return run_infrabot(args.queue, args.work_ms)
+        return run_infrabot(args.queue, args.work_ms, args.work, args.in_thread)
 
     me = [sys.executable, str(Path(__file__).resolve())]
     with tempfile.TemporaryDirectory(prefix="infrabot-bench-serve-") as tmp:
@@ -339,8 +357,8 @@ def main() -> int:
             base_closed, base_open = asyncio.run(measure(base.port, args, {}))
         finally:
             stop(base)
-        argv = [*me, "--role", "infrabot", "--queue", str(work / "q.db")]
-        real = spawn([*argv, "--work-ms", str(args.work_ms)], work / "infrabot.log")
+        argv = [*me, "--role", "infrabot", "--work-ms", str(args.work_ms), "--work", args.work]
+        real = spawn([*argv, "--queue", str(work / "q.db")], work / "infrabot.log")
         try:
             seen: dict[str, Any] = {}
             closed, opened = asyncio.run(measure(real.port, args, seen))
@@ -348,11 +366,21 @@ def main() -> int:
             total = asyncio.run(queue_states(real.port))
         finally:
             stop(real)
+        threaded: tuple[Phase, Phase] | None = None
+        if args.compare_thread:
+            argv += ["--in-thread", "--queue", str(work / "thread.db")]
+            other = spawn(argv, work / "thread.log")
+            try:
+                threaded = asyncio.run(measure(other.port, args, {}))
+            finally:
+                stop(other)
 
     cores, load = os.cpu_count(), os.getloadavg()[0]
     print(f"infrabot serve on {cores} cores (load average {load:.1f} at the end of the run):")
     print(f"signed {len(payload())}-byte deliveries, ", end="")
-    print(f"work behind the queue {args.work_ms:g} ms each; baseline: a bare Starlette endpoint")
+    kind = "computing in Python" if args.work == "cpu" else "waiting"
+    print(f"work behind the queue {args.work_ms:g} ms each ({kind}); ", end="")
+    print("baseline: a bare Starlette endpoint")
     print(f"one fsync'd insert on this disk now: p50 {fsync_p50:.1f} ms, p99 {fsync_p99:.1f} ms")
     print(f"closed loop, {args.concurrency} connections, {closed.sent} deliveries:")
     print(line("acknowledged", closed.rate, base_closed.rate, "/s"))
@@ -370,6 +398,24 @@ def main() -> int:
         f"drain: the worker processed {drained} deliveries in {drain_s:.1f} s after the "
         f"load stopped ({drained / drain_s:.0f}/s, {left} left); {total['done']} done in all"
     )
+    if threaded is not None:
+        t_closed, t_open = threaded
+        print("the same server with the work in a thread beside the event loop (as before):")
+        print(
+            line("closed loop acknowledged", t_closed.rate, closed.rate, "/s").replace(
+                "baseline", "in child"
+            )
+        )
+        print(
+            line("open loop p50 ack", t_open.pct(0.50), opened.pct(0.50), "ms").replace(
+                "baseline", "in child"
+            )
+        )
+        print(
+            line("open loop p99 ack", t_open.pct(0.99), opened.pct(0.99), "ms").replace(
+                "baseline", "in child"
+            )
+        )
     errors = closed.errors + opened.errors
     print(f"answers other than 202: {errors}")
     met = opened.rate >= 0.98 * args.rate and opened.pct(0.99) < 50 and errors == 0

@@ -51,10 +51,13 @@ class _Walker(HTMLParser):
         self.comments: list[str] = []
         self.text: list[str] = []
         self.headings: list[str] = []
+        self.links: list[str] = []
         self._heading: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        if tag == "a":
+            self.links.append(dict(attrs).get("href") or "")
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self._heading = []
 

@@ -21,13 +21,14 @@ from bot.flow.render import (
     render_apply_failure,
     render_clarification,
     render_evidence,
+    render_issue_summary,
     render_plan,
     render_pr_body,
-    render_pr_opened,
     render_refusal,
     render_run,
     render_stopped,
 )
+from bot.forge.base import MAX_COMMENT, posted
 from bot.model import (
     ChangeAction,
     Clarification,
@@ -49,6 +50,7 @@ SECRET = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
 EVIL = "<h1>✅ approved</h1> [click](https://evil.example) ![x](https://evil.example/i.png)"
 MARKER = "<!-- infrabot:topic=evidence-0000000 -->"
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+LOG_URL = "https://github.com/acme/infra/actions/runs/4242"
 
 
 def plan(objective: str = "Expose api-scanner at api-scanner.example.com") -> Plan:
@@ -139,7 +141,7 @@ COMMENTS: dict[str, Callable[[], str]] = {
     "clarification": lambda: render_clarification(
         Clarification(questions=("Which port does it listen on?",), reason="No port was given.")
     ),
-    "dry-run": lambda: render_run(run(), "Dry-run (check + diff)"),
+    "dry-run": lambda: render_run(run(), "Dry-run (check + diff)", LOG_URL),
     "dry-run-with-drift": lambda: render_run(
         run().model_copy(
             update={
@@ -152,16 +154,16 @@ COMMENTS: dict[str, Callable[[], str]] = {
         render_plan(plan()),
         " infra/state/sites/api-scanner.yaml | 7 +++++++\n 1 file changed",
         render_report_markdown(ValidationReport(checks=("yaml", "schema"))),
-        render_run(run(), "Dry-run (check + diff)"),
+        render_run(run(), "Dry-run (check + diff)", LOG_URL),
         1,
     ),
     "refusal": lambda: render_refusal("/apply", ["@carol has read permission: /apply needs write"]),
-    "evidence": lambda: render_evidence(evidence(), 1, plan().acceptance_criteria),
+    "evidence": lambda: render_evidence(evidence(), 1, plan().acceptance_criteria, LOG_URL),
     "apply-failure": lambda: render_apply_failure(
         failed_evidence("permission denied"), 2, merged=True, issue=1
     ),
     "stopped": lambda: render_stopped("the change is already in the desired state"),
-    "pr-opened": lambda: render_pr_opened(2, "infrabot/1-expose-api-scanner"),
+    "issue-summary": lambda: render_issue_summary(plan(), 2, "infrabot/1-expose-api-scanner"),
     "help": lambda: HELP_TEXT,
 }
 
@@ -180,7 +182,8 @@ def test_snapshot(name: str) -> None:
 def test_reads_right_on_github(name: str) -> None:
     md = COMMENTS[name]()
     walker = walk(md)
-    assert set(walker.tags) <= ALLOWED, name
+    assert set(walker.tags) - {"a"} <= ALLOWED, name
+    assert set(walker.links) <= {LOG_URL}, name  # the one link the bot makes: the full log
     assert len(walker.headings) == len(set(walker.headings)), walker.headings
     shown = visible(md)
     for raw in ("&lt;", "&gt;", "&amp;", "\\[", "\\_", "**"):
@@ -230,7 +233,8 @@ HOSTILE_RENDERS: dict[str, Callable[[str], str]] = {
     "service response": lambda v: render_evidence(evidence(detail=v), 1, ()),
     "failed task": lambda v: render_apply_failure(failed_evidence(v), 2, merged=True, issue=1),
     "stopped": render_stopped,
-    "branch": lambda v: render_pr_opened(2, v),
+    "branch": lambda v: render_issue_summary(plan(), 2, v),
+    "summary objective": lambda v: render_issue_summary(plan(objective=v), 2, "b"),
 }
 VALUES = [
     EVIL,
@@ -262,3 +266,93 @@ def test_advice_after_a_failed_apply_fits_where_the_pr_stands() -> None:
     assert "infrabot pr revert" not in before_merge and "Issue" not in before_merge
     after_merge = visible(render_apply_failure(failed, 2, merged=True, issue=1))
     assert "infrabot pr revert 2" in after_merge and "Issue #1 stays open" in after_merge
+
+
+# -- paths as they are on the host, the full log as a link, a cut that keeps the errors ----
+
+LOCAL_DIFF = (
+    "--- /home/me/repo/.infrabot/estate/proxy1/nginx/sites/infrabot-sites.conf\n"
+    "+++ /home/me/repo/.infrabot/estate/proxy1/nginx/sites/infrabot-sites.conf\n"
+    "@@ -1,1 +1,3 @@\n"
+    " # Managed by infrabot\n"
+    "+server {\n"
+    "+}\n"
+)
+
+
+def test_the_dry_run_shows_paths_as_they_are_on_the_host() -> None:
+    local = run(diff=LOCAL_DIFF).model_copy(
+        update={
+            "nginx_check": "proxy1: nginx: the configuration file "
+            "/tmp/infrabot-nginx-qsz2shvi/nginx.conf syntax is ok",
+            "tasks": (
+                *run(diff=LOCAL_DIFF).tasks,
+                TaskResult(
+                    host="proxy1",
+                    task="Reload nginx",
+                    status="skipped",
+                    message="condition is false: not ansible_check_mode",
+                    unverified=True,
+                ),
+            ),
+        }
+    )
+    md = render_run(local, "Dry-run", LOG_URL)
+    shown = visible(md)
+    assert ".infrabot" not in md and "/tmp/" not in md and "/home/me" not in md
+    assert "+++ /var/lib/infrabot/nginx/sites/infrabot-sites.conf" in shown
+    assert "the configuration file nginx.conf syntax is ok" in shown
+    assert "proxy1 — 1 change, 2 unverified: Render the vhosts (+2 lines)" in shown
+    assert "| Reload nginx *(unverified in check mode)* | skipped — runs only on apply |" in md
+
+
+def test_the_full_log_is_a_link_never_a_local_path() -> None:
+    md = render_run(run(), "Dry-run", LOG_URL)
+    assert walk(md).links == [LOG_URL]
+    assert ".infrabot/artifacts" not in md
+    without = render_run(run(), "Dry-run")  # no place a reader could open: no line at all
+    assert "Full log" not in without and ".infrabot/artifacts" not in without
+
+
+def _many_hosts(n: int) -> DryRun:
+    diff = "--- a\n+++ b\n" + "".join(f"+line {i} {'x' * 60}\n" for i in range(120))
+    hosts = tuple(f"web{i:02}" for i in range(n))
+    tasks = [
+        TaskResult(host=h, task="Render the vhosts", status="changed", diff=diff) for h in hosts
+    ]
+    tasks[n // 2] = TaskResult(  # in the middle, where a cut falls
+        host=hosts[n // 2],
+        task="Reload nginx",
+        status="failed",
+        message="nginx: [emerg] bad listen",
+    )
+    return run().model_copy(
+        update={
+            "status": RunStatus.FAILED,
+            "hosts": hosts,
+            "recap": tuple(HostRecap(host=h, ok=2, changed=1) for h in hosts),
+            "tasks": tuple(tasks),
+        }
+    )
+
+
+def test_a_pr_body_over_githubs_limit_keeps_the_summary_and_the_errors() -> None:
+    body = render_pr_body(
+        render_plan(plan()),
+        " infra/state/sites/api-scanner.yaml | 7 +++++++",
+        render_report_markdown(ValidationReport(checks=("yaml", "schema"))),
+        render_run(_many_hosts(30), "Dry-run (check + diff)", LOG_URL),
+        1,
+    )
+    assert len(body) > MAX_COMMENT
+    cut = posted(body)  # what every forge posts (bot.forge.base)
+    assert len(cut) <= MAX_COMMENT
+    shown = visible(cut)
+    assert headings(cut)[0] == "Plan for #1: Expose api-scanner at api-scanner.example.com"
+    assert "web15 — 0 changes, 1 failed: Reload nginx" in shown
+    assert "nginx: [emerg] bad listen" in shown
+    assert "characters cut here" in shown
+    assert walk(cut).links == [LOG_URL]  # the end survives too
+    walker = walk(cut)
+    assert set(walker.tags) - {"a"} <= ALLOWED
+    assert walker.tags.count("details") == cut.count("</details>")

@@ -157,7 +157,9 @@ def changed_resources(before: Estate, after: Estate) -> list[Resource]:
 
 def _post(svc: Services, pr: PullRequest, evidence: Evidence) -> None:
     plan = svc.records.plan(pr.issue) if pr.issue else None
-    body = render_evidence(evidence, pr.issue, plan.acceptance_criteria if plan else ())
+    criteria = plan.acceptance_criteria if plan else ()
+    log = svc.log_link(evidence.apply.log_path)
+    body = render_evidence(evidence, pr.issue, criteria, log)
     if not evidence.ok:
         body += "\n" + render_apply_failure(
             evidence, pr.number, merged=pr.state == "merged", issue=pr.issue
@@ -282,7 +284,8 @@ def reconcile(
     )
     if not number:
         return ReconcileResult(sha=sha, check=check, apply=run, evidence=evidence)
-    svc.forge.ensure_comment(number, f"evidence-{sha[:12]}", render_evidence(evidence, number))
+    body = render_evidence(evidence, number, log=svc.log_link(run.log_path))
+    svc.forge.ensure_comment(number, f"evidence-{sha[:12]}", body)
     svc.record(
         number,
         actor,

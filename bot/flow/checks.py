@@ -179,7 +179,7 @@ def _conclude(svc: Services, pr: PullRequest, check: PrCheck) -> PrCheck:
         render_plan(plan) if plan else "",
         svc.git.diff_stat(pr.base_sha, pr.head_sha),
         render_report_markdown(check.validation),
-        render_run(run, "Dry-run (check + diff)"),
+        render_run(run, "Dry-run (check + diff)", svc.log_link(run.log_path)),
         pr.issue,
     )
     svc.forge.update_pull_request(pr.number, body=body)

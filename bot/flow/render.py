@@ -10,8 +10,10 @@ posts (``bot.forge.base.posted``); the full logs stay in artifacts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from bot.estate.inventory import REMOTE_ROOT
 from bot.markdown import bullets, code, details, fence, text
 from bot.model import (
     Clarification,
@@ -25,6 +27,22 @@ from bot.model import (
 
 MAX_DIFF = 6000
 MAX_ROWS = 40
+
+
+_RUNTIME_HOST = re.compile(r"(?:[^\s'\"`]*/)?\.infrabot/estate/[A-Za-z0-9][A-Za-z0-9._-]*/")
+_SCRATCH = re.compile(r"/tmp/infrabot-(?:nginx|dnsmasq|runner)-[A-Za-z0-9_]+/")
+
+
+def on_host(value: str) -> str:
+    """``value`` with paths as they are on the host, not where the controller keeps them.
+
+    The local provider keeps each host's ``/var/lib/infrabot`` under
+    ``.infrabot/estate/<host>/`` (``bot.estate.inventory``), so a diff header reads
+    ``/work/repo/.infrabot/estate/proxy1/nginx/sites/…``; a remote host has the file at
+    ``/var/lib/infrabot/nginx/sites/…``.  Config checks run in a scratch folder
+    (``/tmp/infrabot-nginx-…/``) that nobody can open: only the file name is kept.
+    """
+    return _SCRATCH.sub("", _RUNTIME_HOST.sub(REMOTE_ROOT + "/", value))
 
 
 def clip(value: str, limit: int) -> str:
@@ -118,14 +136,41 @@ def render_stopped(message: str) -> str:
     return f"### I stopped\n\n{text(message, 4000)}\n"
 
 
-def render_pr_opened(number: int, branch: str) -> str:
-    return f"Opened pull request #{number} ({code(branch)}) with the plan, validation and dry-run."
+def render_issue_summary(plan: Plan, pr: int, branch: str) -> str:
+    """What the issue gets once the pull request holds the full plan: its first line, the
+    acceptance criteria it will be judged by, and the link."""
+    hosts = sorted({h for c in plan.changes for h in c.hosts})
+    criteria = "\n".join(f"- [ ] {text(c)}" for c in plan.acceptance_criteria) or "- (none)"
+    return f"""### Plan for #{plan.ticket}: {text(plan.objective)}
+
+**{_plural(len(plan.changes), "change")}** on {text(", ".join(hosts)) or "no host"} · \
+risk **{plan.risk.value}** · pull request #{pr} ({code(branch)})
+
+**Acceptance criteria**
+{criteria}
+
+The full plan, the validation and the dry-run are on #{pr}: review it there. Once it is \
+approved, `/apply` or a merge applies it, and the evidence is posted here.
+"""
 
 
 def _task_row(task: TaskResult) -> str:
     note = " *(unverified in check mode)*" if task.unverified else ""
-    msg = f" — {text(task.message, 200)}" if task.message else ""
+    message = on_host(task.message)
+    if task.status == "skipped" and "ansible_check_mode" in message:
+        message = "runs only on apply"  # the role skips it in a dry-run, on purpose
+    msg = f" — {text(message, 200)}" if message else ""
     return f"| {text(task.task, 120)}{note} | {task.status}{msg} |"
+
+
+def _line_counts(diff: str) -> str:
+    """`` (+15 -2 lines)`` of a unified diff (headers not counted); '' when empty."""
+    lines = diff.splitlines()
+    added = sum(1 for x in lines if x.startswith("+") and not x.startswith("+++"))
+    removed = sum(1 for x in lines if x.startswith("-") and not x.startswith("---"))
+    parts = [f"+{added}"] * bool(added) + [f"-{removed}"] * bool(removed)
+    lines_word = "line" if added + removed == 1 else "lines"
+    return f" ({' '.join(parts)} {lines_word})" if parts else ""
 
 
 def _host_summary(host: str, tasks: Sequence[TaskResult]) -> str:
@@ -139,7 +184,8 @@ def _host_summary(host: str, tasks: Sequence[TaskResult]) -> str:
     if unverified:
         parts.append(f"{unverified} unverified")
     names = ", ".join(dict.fromkeys(t.task for t in (failed or changed)))
-    return f"{host} — {', '.join(parts)}" + (f": {names}" if names else "")
+    counts = _line_counts("\n".join(t.diff for t in changed))
+    return f"{host} — {', '.join(parts)}" + (f": {names}" if names else "") + counts
 
 
 def _host_section(host: str, tasks: Sequence[TaskResult]) -> str:
@@ -149,12 +195,14 @@ def _host_section(host: str, tasks: Sequence[TaskResult]) -> str:
     table = f"| task | result |\n|---|---|\n{rows}" if rows else "No task changes anything."
     if hidden > 0:
         table += f"\n\n… and {hidden} more in the full log"
-    diffs = "\n".join(t.diff for t in tasks if t.status == "changed" and t.diff)
+    diffs = on_host("\n".join(t.diff for t in tasks if t.status == "changed" and t.diff))
     body = table + (f"\n\n{fence(clip(diffs, MAX_DIFF), 'diff')}" if diffs else "")
-    return details(_host_summary(host, tasks)[:300], body)
+    summary = _host_summary(host, tasks)
+    return details(summary if len(summary) <= 300 else summary[:299] + "…", body)
 
 
-def render_run(run: DryRun, title: str) -> str:
+def render_run(run: DryRun, title: str, log: str | None = None) -> str:
+    """A dry-run or an apply; ``log`` is where the full log can be read (``full_log``)."""
     if run.status is RunStatus.SKIPPED:
         why = run.error or "no host is affected by this change"
         return f"#### {title}: not run\n\n{text(why)}\n"
@@ -168,12 +216,14 @@ def render_run(run: DryRun, title: str) -> str:
         f"at {code(run.head_sha[:7])}",
     ]
     if run.error:
-        parts.append(f"**{text(run.error, 1000)}**")
+        parts.append(f"**{text(on_host(run.error), 1000)}**")
     parts.append(
         "| host | ok | changed | failed | skipped | unreachable |\n|---|---|---|---|---|---|\n"
         + recap
     )
     hosts = list(dict.fromkeys([*run.hosts, *(t.host for t in run.tasks)]))
+    failing = {t.host for t in run.tasks if t.status in ("failed", "unreachable")}
+    hosts.sort(key=lambda h: h not in failing)  # errors first: a cut keeps the head
     parts += [
         _host_section(h, [t for t in run.tasks if t.host == h])
         for h in hosts
@@ -187,19 +237,26 @@ def render_run(run: DryRun, title: str) -> str:
     if run.nginx_check is not None:
         verdict = "passes" if run.nginx_ok else "FAILS"
         parts.append(
-            f"`nginx -t` on the rendered config {verdict}:\n\n{fence(clip(run.nginx_check, 1500))}"
+            f"`nginx -t` on the rendered config {verdict}:\n\n"
+            f"{fence(clip(on_host(run.nginx_check), 1500))}"
         )
     if run.dnsmasq_check is not None:
         verdict = "passes" if run.dnsmasq_ok else "FAILS"
         parts.append(
             f"`dnsmasq --test` on the rendered DNS files {verdict}:\n\n"
-            f"{fence(clip(run.dnsmasq_check, 1500))}"
+            f"{fence(clip(on_host(run.dnsmasq_check), 1500))}"
         )
     if run.drift:
         parts.append(_drift(run.drift))
-    if run.log_path:
-        parts.append(f"Full log: {code(run.log_path)}")
+    if log:
+        parts.append(_full_log(log))
     return "\n\n".join(parts) + "\n"
+
+
+def _full_log(log: str) -> str:
+    if re.fullmatch(r"https?://[^\s<>()]+", log):
+        return f"[Full log]({log})"
+    return f"Full log: {code(log)}"  # the local forge: its reader has the repository
 
 
 def _drift(tasks: Sequence[TaskResult]) -> str:
@@ -263,7 +320,9 @@ def verification_table(checks: Sequence[Verification]) -> str:
     return f"| | check | detail |\n|---|---|---|\n{rows or '| | (nothing to verify) | |'}"
 
 
-def render_evidence(ev: Evidence, issue: int | None, criteria: Sequence[str] = ()) -> str:
+def render_evidence(
+    ev: Evidence, issue: int | None, criteria: Sequence[str] = (), log: str | None = None
+) -> str:
     unverified = [c for c in criteria if not any(c in v.criteria for v in ev.verifications)]
     if not ev.ok:
         verdict = "❌ apply did not complete cleanly"
@@ -290,13 +349,14 @@ Applied {code(ev.merge_sha[:7])} at {ev.at.isoformat(timespec="seconds")}.
 **Changed tasks**
 {changed}
 
-{render_run(ev.apply, "Apply")}"""
+{render_run(ev.apply, "Apply", log)}"""
 
 
 def render_apply_failure(ev: Evidence, pr: int, *, merged: bool, issue: int | None) -> str:
     failed = ev.apply.failed()
     what = "\n".join(
-        f"- {code(t.host)}: task **{text(t.task, 200)}** failed: {text(clip(t.message, 400))}"
+        f"- {code(t.host)}: task **{text(t.task, 200)}** failed: "
+        f"{text(clip(on_host(t.message), 400))}"
         for t in failed
     )
     if ev.apply.status is RunStatus.UNKNOWN:

@@ -35,6 +35,10 @@ def _quiet(_: str) -> None:
     return None
 
 
+def _no_link(_: str | None) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Services:
     root: Path
@@ -61,6 +65,8 @@ class Services:
     remote: Remote | None = None
     """Where the forge keeps the repository when it is not ``git`` itself (GitHub):
     fetched from and pushed to (``bot.flow.remote``); None for the local forge."""
+    log_link: Callable[[str | None], str | None] = _no_link
+    """Where a comment's reader finds the full log at a local path (``bot.server.logs``)."""
 
     def record(
         self,

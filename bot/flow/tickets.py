@@ -18,8 +18,8 @@ from bot.flow.checks import affected_hosts, check_pr, dry_run
 from bot.flow.remote import publish
 from bot.flow.render import (
     render_clarification,
+    render_issue_summary,
     render_plan,
-    render_pr_opened,
     render_stopped,
 )
 from bot.flow.services import Services
@@ -96,17 +96,19 @@ def handle_issue(svc: Services, number: int) -> IssueOutcome:
         return _stopped(svc, ticket, changes)
     if changes.usage is not None:
         plan = plan.model_copy(update={"usage": (*plan.usage, changes.usage)})
-    svc.forge.ensure_comment(number, "plan", render_plan(plan))
     svc.records.save_plan(plan)
+    return _open_pr(svc, ticket, plan, changes)
+
+
+def _plan_posted(svc: Services, ticket: Ticket, plan: Plan, where: int) -> None:
     svc.record(
-        number,
+        ticket.number,
         svc.engine.name,
         "plan.posted",
         "ok",
         {"capabilities": list(plan.capabilities)},
-        {"risk": plan.risk.value},
+        {"risk": plan.risk.value, "on": where},
     )
-    return _open_pr(svc, ticket, plan, changes)
 
 
 class DraftChecks:
@@ -218,10 +220,15 @@ def drafting_problems(changes: ChangeSet) -> list[str]:
 
 
 def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> IssueOutcome:
+    """The full plan is posted once: in the PR's body, and the issue gets a summary and a
+    link; only when no PR opens does the issue get the whole plan, beside why."""
     problems = drafting_problems(changes)
     if problems:
-        return _fail(
-            svc, ticket, "the drafted change is not valid desired state: " + "; ".join(problems)
+        return _fail_plan(
+            svc,
+            ticket,
+            plan,
+            "the drafted change is not valid desired state: " + "; ".join(problems),
         )
     base = svc.config.base_branch
     branch = branch_name(ticket)
@@ -237,16 +244,21 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
             svc.paths.scratch,
         )
     except InfrabotError as exc:
-        return _fail(svc, ticket, f"I could not write the change: {exc}")
+        return _fail_plan(svc, ticket, plan, f"I could not write the change: {exc}")
     if sha is None:
-        return _fail(svc, ticket, "the change is already in the desired state: nothing to do")
+        return _fail_plan(
+            svc, ticket, plan, "the change is already in the desired state: nothing to do"
+        )
     with snapshot(svc, base) as tree:
         outside = outside_allowed_paths(load_policy(tree), svc.git.changed_files(base, branch))
     if outside:
         if not existed:
             svc.git.delete_branch(branch)
-        return _fail(
-            svc, ticket, f"the change touches paths outside the desired state: {', '.join(outside)}"
+        return _fail_plan(
+            svc,
+            ticket,
+            plan,
+            f"the change touches paths outside the desired state: {', '.join(outside)}",
         )
     publish(svc, branch, sha)
     pr = svc.forge.open_pull_request(
@@ -265,9 +277,28 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
         {"branch": branch},
         {"pr": pr.number, "head": sha},
     )
-    svc.forge.ensure_comment(ticket.number, "pr", render_pr_opened(pr.number, branch))
+    _plan_posted(svc, ticket, plan, pr.number)
+    _summarize_on_issue(svc, ticket, plan, pr.number, branch)
     check_pr(svc, pr.number)
     return IssueOutcome("pr", f"opened PR #{pr.number}", pr=pr.number)
+
+
+def _summarize_on_issue(svc: Services, ticket: Ticket, plan: Plan, pr: int, branch: str) -> None:
+    """The issue's one comment about the work: the plan's summary and the PR's link (a full
+    plan left by an earlier attempt that opened no PR is cut down to a pointer to it)."""
+    earlier = any(
+        c.author == BOT_LOGIN and c.topic == "plan" for c in svc.forge.comments(ticket.number)
+    )
+    if earlier:
+        note = f"_An earlier plan stood here; the current one is on pull request #{pr}._"
+        svc.forge.ensure_comment(ticket.number, "plan", note)
+    svc.forge.ensure_comment(ticket.number, "pr", render_issue_summary(plan, pr, branch))
+
+
+def _fail_plan(svc: Services, ticket: Ticket, plan: Plan, message: str) -> IssueOutcome:
+    svc.forge.ensure_comment(ticket.number, "plan", render_plan(plan))
+    _plan_posted(svc, ticket, plan, ticket.number)
+    return _fail(svc, ticket, message)
 
 
 def _fail(svc: Services, ticket: Ticket, message: str) -> IssueOutcome:

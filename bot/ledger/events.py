@@ -21,7 +21,8 @@ STEPS: dict[str, str] = {
     "engine.implement": "The engine drafted the change set that implements the plan.",
     "engine.usage": "What one role of the engine spent on the ticket: turns, tokens, cost, time.",
     "engine.stopped": "The drafting agent stopped (a cap or the API failing); nothing drafted.",
-    "plan.posted": "The plan was posted (or updated) on the ticket.",
+    "plan.posted": "The plan was posted: in the PR's body (the ticket gets a summary and the "
+    "link), or on the ticket when no PR opened.",
     "pr.opened": "A branch was committed and a pull request opened (or updated) for it.",
     "pr.updated": "A pull request's body or head changed and its checks were refreshed.",
     "pr.failed": "Drafting or opening the pull request failed; the ticket says why.",

@@ -1,4 +1,5 @@
-"""The ASGI app (Starlette): ``POST /github``, ``GET /healthz``, ``GET /metrics``.
+"""The ASGI app (Starlette): ``POST /github``, ``GET /healthz``, ``GET /metrics``, and
+``GET /logs/<token>/<path>`` (a run's full log, for the links in comments: ``logs.py``).
 
 The event loop mostly moves bytes: reading a body stops at the size cap; the checks (HMAC
 over the body, JSON) run inline for a typical body and in a thread for a large one, so
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.server.alerts import receive_alerts
 from bot.server.commit import GroupCommit
 from bot.server.intake import GITHUB, Answer, github_delivery
+from bot.server.logs import read_log
 from bot.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from bot.server.queue import Delivery, DeliveryQueue, Offer
 from bot.server.settings import ServerSettings
@@ -90,6 +92,18 @@ def build_app(parts: Parts) -> Starlette:
             return JSONResponse({"error": f"alert intake failed: {type(exc).__name__}"}, 503)
         return JSONResponse(answer.body, answer.status)
 
+    async def logs(request: Request) -> Response:
+        where = parts.settings.logs_dir
+        token, path = request.path_params["token"], request.path_params["path"]
+        secret = parts.settings.secret_value()
+        found = None
+        if where is not None:
+            found = await anyio.to_thread.run_sync(read_log, where, secret, token, path)
+        if found is None:
+            return PlainTextResponse("no such log\n", 404)
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private"}
+        return PlainTextResponse(found.decode("utf-8", "replace"), 200, headers)
+
     async def healthz(request: Request) -> Response:
         states = await anyio.to_thread.run_sync(parts.queue.states)
         ok = parts.worker.alive
@@ -112,6 +126,7 @@ def build_app(parts: Parts) -> Starlette:
             Route("/github", github, methods=["POST"]),
             Route("/alerts", alerts, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/logs/{token}/{path:path}", logs, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,

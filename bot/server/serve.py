@@ -17,6 +17,7 @@ import uvicorn
 
 from bot.errors import InfrabotError
 from bot.server.app import Parts, build_app
+from bot.server.child import ChildProcess
 from bot.server.commit import GroupCommit
 from bot.server.metrics import ServerMetrics
 from bot.server.queue import DeliveryQueue
@@ -35,6 +36,22 @@ def serve(
     """Run until stopped; 0 after a graceful stop.  ``alerts`` enables ``POST /alerts``
     (credentials from ``environ``)."""
     _configure_logging()
+    if not settings.work_in_child:
+        return _serve(settings, process, None, alerts, environ)
+    work = ChildProcess(process)  # before any thread starts: see bot.server.child
+    try:
+        return _serve(settings, work, work.close, alerts, environ)
+    finally:
+        work.close(finished=False)
+
+
+def _serve(
+    settings: ServerSettings,
+    work: Process,
+    close: Callable[[bool], None] | None,
+    alerts: Callable[[bytes], dict[str, object]] | None,
+    environ: Mapping[str, str] | None,
+) -> int:
     queue = DeliveryQueue.open(settings.queue_path)
     try:
         sock = _bind(settings.host, settings.port)
@@ -43,7 +60,7 @@ def serve(
         raise
     recovered = queue.recover(settings.max_attempts)
     metrics = ServerMetrics(queue.depth)
-    worker = Worker(queue, process, metrics)
+    worker = Worker(queue, work, metrics, close=close)
     parts = Parts(settings, queue, GroupCommit(queue), worker, metrics, alerts, dict(environ or {}))
     app = build_app(parts)
     host, port = sock.getsockname()[:2]

@@ -23,6 +23,11 @@ class ServerSettings(BaseModel):
     """Seconds a stop waits for the delivery in progress before leaving it to be requeued."""
     max_attempts: int = Field(default=3, ge=1)
     """Starts that may find a delivery unfinished before it is failed rather than requeued."""
+    work_in_child: bool = True
+    """Run ``process`` in a forked child (``bot.server.child``); False: in a thread beside
+    the event loop, where Python work holds the GIL the acknowledgements need."""
+    logs_dir: Path | None = None
+    """The runs' artifacts, served at ``/logs/<token>/<path>`` (``bot.server.logs``)."""
 
     def secret_value(self) -> str | None:
         return self.secret.get_secret_value() if self.secret else None

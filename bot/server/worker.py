@@ -1,4 +1,5 @@
-"""The worker: one thread that drains the queue through the injected ``process`` callable.
+"""The worker: one thread that drains the queue through the injected ``process`` callable
+(which ``serve`` runs in a child process: ``bot.server.child``).
 
 ``process(delivery) -> outcome`` is where the event parser and the router plug in; it
 returns a short outcome name from a small set (it labels a metric), and puts any detail
@@ -37,9 +38,14 @@ class Worker:
         process: Process,
         metrics: ServerMetrics,
         idle_wait: float = 1.0,
+        close: Callable[[bool], None] | None = None,
     ) -> None:
+        """``close(finished)`` ends what runs ``process`` (``bot.server.child``) once the
+        worker stops: ``finished`` False when the grace ran out mid-delivery."""
         self._queue = queue
         self._process = process
+        self._close = close
+        self._abandoned = threading.Event()
         self._metrics = metrics
         self._idle_wait = idle_wait
         self._wake = threading.Event()
@@ -68,7 +74,12 @@ class Worker:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(grace)
-        return not self._thread.is_alive()
+        stopped = not self._thread.is_alive()
+        if not stopped:
+            self._abandoned.set()  # the delivery stays claimed: the next start requeues it
+        if self._close is not None:
+            self._close(stopped)
+        return stopped
 
     def _run(self) -> None:
         last_prune = 0.0
@@ -114,6 +125,8 @@ class Worker:
             outcome = "error"
             log.exception("delivery %s (%s): internal error", delivery.id, delivery.event)
         elapsed = time.perf_counter() - started
+        if self._abandoned.is_set():
+            return
         self._metrics.work_seconds.labels(delivery.event).observe(elapsed)
         self._metrics.deliveries.labels(delivery.event, outcome).inc()
         try:

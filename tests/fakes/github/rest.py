@@ -324,7 +324,9 @@ class Rest:
     def get_repo(self, req: Request) -> Answer:
         if not self._may(req.user, "read"):
             return self._not_found()
-        return 200, self._repository(), {}
+        may = {k: self._may(req.user, k) for k in ("admin", "write", "read")}
+        mine = {"admin": may["admin"], "push": may["write"], "pull": may["read"]}
+        return 200, {**self._repository(), "permissions": mine}, {}
 
     def permission_of(self, req: Request, login: str) -> Answer:
         level = self.permission(login)

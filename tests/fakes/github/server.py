@@ -43,6 +43,7 @@ from fakes.github import gitdata, schema
 from fakes.github.git import BareRepo, run_cgi
 from fakes.github.gitdata import GitData
 from fakes.github.rest import ROUTES, Answer, Json, Request, Rest
+from fakes.github.settings import SETTINGS_ROUTES, RepoSettings
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _app_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeGitHub(GitData, Rest):
+class FakeGitHub(GitData, Rest, RepoSettings):
     def __init__(
         self,
         root: Path,
@@ -115,6 +116,7 @@ class FakeGitHub(GitData, Rest):
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.RLock()
         self._init_state()
+        self._init_settings()
         self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -290,7 +292,7 @@ class FakeGitHub(GitData, Rest):
                 {},
             )
         repo = f"/repos/{self.owner}/{self.name}"
-        for method, pattern, handler in ROUTES + gitdata.ROUTES:
+        for method, pattern, handler in [*ROUTES, *gitdata.ROUTES, *SETTINGS_ROUTES]:
             match = re.fullmatch(pattern.replace("{repo}", re.escape(repo)), req.path)
             if match and method == req.method:
                 if req.user == "app" and not req.path.startswith("/app"):
