@@ -128,3 +128,12 @@ def test_the_schedule_runs_the_check() -> None:
     path = WORKFLOWS / "infrabot-check.yml"
     assert "schedule" in _events(path)
     assert any(step.get("run") == "infrabot check" for step in _steps(path))
+
+
+def test_alerts_arrive_by_repository_dispatch_as_a_file() -> None:
+    path = WORKFLOWS / "infrabot-alerts.yml"
+    assert _events(path) == {"repository_dispatch": {"types": ["alertmanager"]}}
+    runs = [step["run"] for step in _steps(path) if "infrabot" in step.get("run", "")]
+    assert runs[-1] == 'infrabot alert ingest "$GITHUB_EVENT_PATH"'
+    (job,) = _jobs(path).values()
+    assert job["concurrency"] == {"group": "infrabot-alerts", "cancel-in-progress": False}
