@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.alerts.flow import handle_alert
 from bot.errors import LockHeld
 from bot.events import (
     AlertFired,
@@ -51,7 +52,9 @@ Step = Callable[[Services, Any], Outcome]
 def handle(svc: Services, event: Event) -> Outcome:
     """Run the flow step for ``event``; the one place every event comes in."""
     recover_interrupted(svc)
-    if event.sender.is_bot and not isinstance(event, PullRequestMerged | PullRequestUpdated):
+    if event.sender.is_bot and not isinstance(
+        event, PullRequestMerged | PullRequestUpdated | AlertFired
+    ):
         return Outcome(True, f"ignored: {event.kind} by a bot (@{event.sender.login})")
     step: Step = _TABLE[type(event)]
     return step(svc, event)
@@ -136,8 +139,9 @@ def _dispatch(svc: Services, event: WorkflowDispatch) -> Outcome:
     return Outcome(result.ok, f"reconcile of {result.sha[:7]}: {'ok' if result.ok else 'failed'}")
 
 
-def _alert(_: Services, event: AlertFired) -> Outcome:
-    return Outcome(False, f"alert {event.alertname}: alerts come in through `infrabot alert`")
+def _alert(svc: Services, event: AlertFired) -> Outcome:
+    """Alertmanager's delivery: intake (one ticket per group), then the remediation PR."""
+    return handle_alert(svc, event)
 
 
 def _bot_topics(svc: Services, number: int) -> set[str]:

@@ -21,6 +21,7 @@ from bot.alerts.slo import Alerting
 from bot.cli import emit, progress_printer
 from bot.errors import InputError
 from bot.estate.edit import atomic_write
+from bot.events.models import Source
 from bot.gitrepo import GitRepo
 from bot.wiring import open_services
 
@@ -165,33 +166,19 @@ def render_walk(result: Walk, *, matches: bool) -> str:
 
 
 def alert_ingest(args: argparse.Namespace) -> int:
-    from bot.alerts.intake import ingest
+    """One delivery as an event through the router: intake, then the remediation PR."""
+    from bot.alerts.flow import alert_event
+    from bot.router import handle
 
-    group = parse_alert_group(dispatch_payload(_read_json(args.file)))
+    data = dispatch_payload(_read_json(args.file))
+    group = parse_alert_group(data)
+    source: Source = "actions" if os.environ.get("GITHUB_ACTIONS") == "true" else "cli"
+    body = json.dumps(data, sort_keys=True).encode()
     svc = open_services(args.repo or Path.cwd(), progress_printer(args.quiet or args.json))
-    result = ingest(intake_services(svc), group)
-    if result.error:
-        text = (
-            f"recorded {result.new} new alert(s); the forge failed: {result.error} "
-            "(the next ingest or `infrabot check` finishes it)"
-        )
-    elif result.new == 0 and result.duplicates:
-        text = f"already recorded: {result.duplicates} duplicate alert(s), nothing changed"
-    else:
-        verb = "opened" if result.opened else "updated" if result.ticket else "no ticket for"
-        where = f" ticket #{result.ticket}" if result.ticket else " this group"
-        notes = [
-            f"{n} {what}"
-            for n, what in ((result.stale, "stale"), (result.flapping, "flapping"))
-            if n
-        ]
-        text = (
-            f"{verb}{where} ({result.new} new alert(s)"
-            + (f"; {', '.join(notes)}" if notes else "")
-            + ")"
-        )
-    emit(args, result, text)
-    return 1 if result.error else 0
+    outcome = handle(svc, alert_event(group, body, source))
+    ticket = intake_services(svc).store.ticket(group.group_key)
+    emit(args, {"ok": outcome.ok, "message": outcome.message, "ticket": ticket}, outcome.message)
+    return 0 if outcome.ok else 1
 
 
 def check(args: argparse.Namespace) -> int:
