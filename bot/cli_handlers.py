@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import terminal
+from bot.alerts.demo import run_alert_demo
 from bot.alerts.flow import alert_event
 from bot.alerts.payload import parse_alert_json
 from bot.alerts.services import intake_services
@@ -345,7 +346,9 @@ def estate_status(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-
+    """``infrabot demo``: the seed example; ``--alert``: the alert loop."""
+    if args.alert:
+        return run_alert_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
     return run_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
 
 

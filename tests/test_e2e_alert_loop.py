@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest_alerts import eventually, free_port, start_monitoring
 from serverkit import SECRET, start
 
+from bot.alerts.monitoring import eventually, free_port, start_monitoring
 from bot.cli import main
 from bot.demo import make_copy
 from bot.forge.local import LocalForge
@@ -102,8 +102,12 @@ def test_memory_pressure_to_closed_ticket(
         assert cli(capsys, "pr", "review", str(pr.number), "--approve", "--as", "bob")[0] == 0
         code, out = cli(capsys, "pr", "merge", str(pr.number), "--as", "alice")
         assert code == 0, out
-        assert "stays open until its acceptance criteria hold" in out, out
-        assert forge.issue(issue.number).state == "open"
+        # Right after the apply the criterion is measured: the ticket closes only if the
+        # headroom already held for the whole 2 s with the alert resolved; otherwise it
+        # stays open and the follow-up check closes it.
+        held = "closed: its acceptance criteria held" in out
+        assert held or "stays open until its acceptance criteria hold" in out, out
+        assert forge.issue(issue.number).state == ("closed" if held else "open")
 
         def closed() -> bool:
             cli(capsys, "check")
