@@ -12,6 +12,7 @@ import pytest
 from bot.alerts.catalog import require_catalog
 from bot.alerts.remedy import bind_request, engine_request, plan_remedy, render_remedy
 from bot.alerts.runbooks import Answer, CheckStep, NoEvidence, Runbook, tree_problems
+from bot.alerts.tickets import ticket_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {
@@ -91,3 +92,16 @@ def test_binding_refuses_values_that_are_not_plain_names() -> None:
     assert bind_request("x $labels.a y", {"a": "web-1.lab"}) == ("x web-1.lab y", "")
     assert bind_request("x $labels.a", {"a": "a b"})[0] is None
     assert bind_request("x $labels.a", {"a": "`rm`"})[0] is None
+
+
+def test_a_high_risk_remedy_is_drafted_but_says_a_person_must_approve() -> None:
+    raw = book().model_dump(by_alias=True, exclude_none=True)
+    raw["steps"]["raise-memory"]["risk"] = "high"
+    remedy = plan_remedy(Runbook.model_validate(raw), LABELS, Says(True))
+    assert remedy.drafts and remedy.needs_approval
+    assert "**high risk**: a person must approve the PR whatever the policy says" in (
+        render_remedy(remedy)
+    )
+    assert "high-risk" in ticket_labels(LABELS, book(), remedy)
+    medium = plan_remedy(book(), LABELS, Says(True))
+    assert not medium.needs_approval and "high-risk" not in ticket_labels(LABELS, book(), medium)
