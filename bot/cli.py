@@ -273,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="leave the copy and its estate running at the end"
     )
     p.add_argument("--dir", type=Path, default=None, help="where to make the copy")
+    p.add_argument(
+        "--alert",
+        action="store_true",
+        help="the alert loop instead: alert -> ticket -> PR -> apply -> ticket closed",
+    )
     p.set_defaults(handler=h.demo)
 
     from bot.alerts.cli import add_alert_commands  # slo, runbook, alert, check (issue 8)

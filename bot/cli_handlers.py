@@ -12,7 +12,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import terminal
-from bot.alerts.intake import ingest
+from bot.alerts.demo import run_alert_demo
+from bot.alerts.flow import alert_event
 from bot.alerts.payload import parse_alert_json
 from bot.alerts.services import intake_services
 from bot.cli import emit, progress_printer, read_body
@@ -351,7 +352,9 @@ def estate_status(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-
+    """``infrabot demo``: the seed example; ``--alert``: the alert loop."""
+    if args.alert:
+        return run_alert_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
     return run_demo(keep=args.keep, directory=args.dir, quiet=args.quiet)
 
 
@@ -424,9 +427,11 @@ def _alert_intake(root: Path) -> Callable[[bytes], dict[str, object]]:
     """``POST /alerts``: parse Alertmanager's payload and ingest it (recorded before 2xx)."""
 
     def intake(body: bytes) -> dict[str, object]:
+        group = parse_alert_json(body)
         svc = open_services(root, lambda _m: None)
-        result = ingest(intake_services(svc), parse_alert_json(body))
-        return result.model_dump(mode="json")
+        outcome = handle(svc, alert_event(group, body, "webhook"))  # intake records first
+        ticket = intake_services(svc).store.ticket(group.group_key)
+        return {"ok": outcome.ok, "message": outcome.message, "ticket": ticket}
 
     return intake
 

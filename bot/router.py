@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.alerts.flow import handle_alert
 from bot.errors import LockHeld
 from bot.events import (
     AlertFired,
@@ -66,7 +67,7 @@ def handle(svc: Services, event: Event) -> Outcome:
     sync_base(svc)
     recover_interrupted(svc)
     if event.sender.is_bot and not isinstance(
-        event, PullRequestMerged | PullRequestUpdated | Pushed
+        event, PullRequestMerged | PullRequestUpdated | Pushed | AlertFired
     ):
         return Outcome(True, f"ignored: {event.kind} by a bot (@{event.sender.login})")
     step: Step = _TABLE[type(event)]
@@ -222,8 +223,9 @@ def _dispatched_apply(svc: Services, raw: str, by: str) -> Outcome:
     return _apply_merge(svc, pr, pr.merge_sha, pr.merged_by or by)
 
 
-def _alert(_: Services, event: AlertFired) -> Outcome:
-    return Outcome(False, f"alert {event.alertname}: alerts come in through `infrabot alert`")
+def _alert(svc: Services, event: AlertFired) -> Outcome:
+    """Alertmanager's delivery: intake (one ticket per group), then the remediation PR."""
+    return handle_alert(svc, event)
 
 
 def _bot_topics(svc: Services, number: int) -> set[str]:

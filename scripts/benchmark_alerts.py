@@ -18,6 +18,7 @@ Nothing here is a test: it prints figures (and exits 1 only if the ticket count 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -118,7 +119,9 @@ def main() -> int:
         tickets = len(svc.forge.list_issues())
     opened = sum(r.opened for r in results)
     changed_on_retry = sum(r.new for r in again)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"burst: {args.alerts} alerts in {args.groups} groups, {len(posts)} deliveries")
+    print(f"  load average      {load} (1, 5, 15 min) on {os.cpu_count()} cores")
     print(f"  intake            {burst_s:7.2f} s  ({args.alerts / burst_s:,.0f} alerts/s)")
     print(f"  forge baseline    {base:7.2f} s  (issue per group, comment edit per later delivery)")
     print(f"  ratio             {burst_s / base:7.2f}x the baseline")

@@ -33,6 +33,7 @@ def test_the_repository_catalogue_is_valid() -> None:
     assert [b.name for b in catalog.runbooks] == [
         "dns-record-missing",
         "error-budget-burn",
+        "memory-pressure",
         "site-unreachable",
     ]
 

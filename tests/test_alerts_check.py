@@ -3,12 +3,14 @@ nothing at all on missing data or a rejected query."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from conftest_alerts import Clock, intake
+from conftest_alerts import Clock, alert, intake, payload
 
+from bot.alerts.acceptance import verify_after_apply
 from bot.alerts.check import render_check, run_check
-from bot.alerts.intake import IntakeServices
+from bot.alerts.intake import IntakeServices, ingest
 from bot.alerts.prometheus import QueryFailed, QueryOk, QueryResult, Sample
 from bot.forge.fake import FakeForge
 
@@ -130,3 +132,38 @@ def test_no_data_never_closes_a_ticket(tmp_path: Path) -> None:
     report = run_check(svc, prom)
     assert report.acceptance[0].state == "not_yet" and "no data" in report.acceptance[0].detail
     assert isinstance(svc.forge, FakeForge) and svc.forge.issue(ticket).state == "open"
+
+
+def test_after_an_apply_the_ticket_waits_for_its_criteria_and_never_closes_blind(
+    tmp_path: Path,
+) -> None:
+    prom = Prom()
+    svc = replace(intake(tmp_path), prometheus=prom)
+    ticket = ingest(svc, payload("g", alert("a", instance="http://a/"))).ticket
+    assert ticket is not None
+    forge = svc.forge
+    assert isinstance(forge, FakeForge)
+    assert verify_after_apply(svc, ticket + 100, 7) is None  # not an alert group's ticket
+
+    # The criterion held throughout, but the alert still fires: not closed.
+    prom.answers["min_over_time"] = QueryOk(samples=(Sample(labels={}, value=1),))
+    prom.answers["count_over_time"] = QueryOk(samples=(Sample(labels={}, value=100),))
+    verdict = verify_after_apply(svc, ticket, 7)
+    assert verdict is not None and verdict.state == "not_yet" and not verdict.closed
+    comment = forge.comments(ticket)[-1]
+    assert comment.topic == "acceptance" and "right after PR #7 applied" in comment.body
+    assert "1 alert(s) still firing" in comment.body
+
+    # Prometheus down: reported, nothing closed.
+    prom.answers["min_over_time"] = QueryFailed(kind="down", message="connection refused")
+    verdict = verify_after_apply(svc, ticket, 7)
+    assert verdict is not None and verdict.state == "unknown" and not verdict.closed
+    assert "connection refused" in forge.comments(ticket)[-1].body
+
+    # Resolved and held for the whole duration: closed with what was measured.
+    ingest(svc, payload("g", alert("a", status="resolved", instance="http://a/")))
+    prom.answers["min_over_time"] = QueryOk(samples=(Sample(labels={}, value=1),))
+    verdict = verify_after_apply(svc, ticket, 7)
+    assert verdict is not None and verdict.closed
+    assert forge.issue(ticket).state == "closed"
+    assert forge.comments(ticket)[-1].body.startswith("### Acceptance criteria met")

@@ -24,7 +24,15 @@ def test_a_group_opens_one_ticket_with_objective_acceptance_and_runbook(tmp_path
     assert "Invariant `site_probe_success` holds" in issue.body
     assert '(min by (instance) (probe_success{job="probe"})) == 1` holds for 5m' in issue.body
     assert "`site-unreachable`" in issue.body
-    assert set(issue.labels) == {"alert", "severity:ticket", "invariant:site_probe_success"}
+    # no evidence to answer the runbook's first check: the walk stops there, a human's
+    assert "**Marked for a human** (label `needs-human`)" in issue.body
+    assert set(issue.labels) == {
+        "alert",
+        "severity:ticket",
+        "invariant:site_probe_success",
+        "needs-human",
+    }
+    assert result.remedy is not None and not result.remedy.drafts
 
 
 def test_redelivery_changes_nothing(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def test_promtool_checks_and_unit_tests_pass_on_the_generated_rules(tmp_path: Pa
     (tmp_path / "rules.yml").write_text(render_rules(slos()))
     check = promtool("check", "rules", "rules.yml", cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 13 rules found" in check.stdout
+    assert "SUCCESS: 14 rules found" in check.stdout
     result = unit_test(tmp_path, render_rules(slos()))
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,82 @@ def test_slo_rules_and_runbook_walk(capsys: pytest.CaptureFixture[str], repo: Pa
     assert "escalate to a human" in out
     code, _, err = run(capsys, "runbook", "walk", "nope", "--alert", "labels.json")
     assert code == 2 and "no runbook 'nope'" in err
+
+
+class FakePrometheus:
+    """A test-only stand-in for Prometheus's instant-query API over real HTTP: every query
+    answers one sample for the status-page container (the real Prometheus is in
+    test_alerts_prometheus.py and the loop test)."""
+
+    def __init__(self, value: str) -> None:
+        sample = {"metric": {"container": "status-page"}, "value": [0, value]}
+        body = json.dumps(
+            {"status": "success", "data": {"resultType": "vector", "result": [sample]}}
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+MEMORY = {
+    "alertname": "InvariantViolated",
+    "invariant": "container_memory_headroom",
+    "infrabot_kind": "invariant",
+    "severity": "ticket",
+    "container": "status-page",
+}
+
+
+def test_an_alert_whose_runbook_recommends_a_change_gets_a_checked_pr(
+    capsys: pytest.CaptureFixture[str], repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prometheus = FakePrometheus("0.1")
+    monkeypatch.setenv("INFRABOT_PROMETHEUS_URL", prometheus.url)
+    try:
+        (repo / "alert.json").write_text(json.dumps(payload("mem", alert("m", **MEMORY))))
+        code, out, _ = run(capsys, "alert", "ingest", "alert.json")
+        assert code == 0 and out.startswith("ticket #1: remediation PR #2 opened"), out
+        code, out, _ = run(capsys, "alert", "ingest", "alert.json")
+        assert code == 0 and "already recorded" in out  # no second ticket, no second PR
+    finally:
+        prometheus.server.shutdown()
+    code, out, _ = run(capsys, "pr", "show", "2", "--json")
+    shown = json.loads(out)
+    assert shown["pull_request"]["issue"] == 1
+    statuses = {s["context"]: s["state"] for s in shown["statuses"]}
+    assert statuses == {"infrabot/validate": "success", "infrabot/dry-run": "success"}
+    diff = subprocess.run(
+        ["git", "diff", "main", shown["pull_request"]["head_branch"]],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-memory: 512" in diff and "+memory: 1024" in diff
+
+
+def test_without_evidence_the_ticket_is_a_humans_and_no_pr_opens(
+    capsys: pytest.CaptureFixture[str], repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INFRABOT_PROMETHEUS_URL", raising=False)
+    (repo / "alert.json").write_text(json.dumps(payload("mem", alert("m", **MEMORY))))
+    code, out, _ = run(capsys, "alert", "ingest", "alert.json")
+    assert code == 0 and out.startswith("opened ticket #1 (marked for a human)"), out
+    code, out, _ = run(capsys, "issue", "show", "1", "--json")
+    shown = json.loads(out)
+    assert "needs-human" in shown["issue"]["labels"]
+    code, out, _ = run(capsys, "pr", "list", "--json")
+    assert json.loads(out) == []

@@ -150,3 +150,12 @@ def test_only_runs_on_main_save_the_validation_cache() -> None:
         if s.get("uses", "").startswith("actions/cache/restore@")
     ]
     assert restores and restores[0]["restore-keys"] == "infrabot-validation-"
+
+
+def test_alerts_arrive_by_repository_dispatch_as_a_file() -> None:
+    path = WORKFLOWS / "infrabot-alerts.yml"
+    assert _events(path) == {"repository_dispatch": {"types": ["alertmanager"]}}
+    runs = [step["run"] for step in _steps(path) if "infrabot" in step.get("run", "")]
+    assert runs[-1] == 'infrabot alert ingest "$GITHUB_EVENT_PATH"'
+    (job,) = _jobs(path).values()
+    assert job["concurrency"] == {"group": "infrabot-alerts", "cancel-in-progress": False}

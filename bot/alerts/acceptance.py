@@ -74,8 +74,33 @@ def verify_tickets(services: IntakeServices, api: PrometheusApi) -> list[Verdict
     return verdicts
 
 
+def verify_after_apply(services: IntakeServices, ticket: int, pr: int) -> Verdict | None:
+    """Right after PR ``pr`` of alert ticket ``ticket`` applied: measure its acceptance
+    criteria now.  Closes only if they already held for the whole duration with every alert
+    resolved; otherwise one comment with what was measured, and the ticket stays open for
+    the follow-up check (``infrabot check``).  None: ``ticket`` is no alert group's."""
+    group = next((g for g, t in services.store.groups() if t == ticket), None)
+    alerts = services.store.latest(group) if group is not None else []
+    if group is None or not alerts:
+        return None
+    acc = acceptance_for(alerts[0].labels, services.catalog)
+    if services.prometheus is None:
+        state, detail = "unknown", "no Prometheus configured here ($INFRABOT_PROMETHEUS_URL)"
+    else:
+        state, detail = judge(acc, services.prometheus)
+    firing = services.store.open_firings(group)
+    if state == "held" and firing:
+        state, detail = "not_yet", f"{detail}; {len(firing)} alert(s) still firing"
+    return _act(services, ticket, acc, state, detail, after=pr)
+
+
 def _act(
-    services: IntakeServices, ticket: int, acc: Acceptance, state: str, detail: str
+    services: IntakeServices,
+    ticket: int,
+    acc: Acceptance,
+    state: str,
+    detail: str,
+    after: int | None = None,
 ) -> Verdict:
     if state == "held":
         services.forge.close_issue(
@@ -83,12 +108,14 @@ def _act(
         )
         services.record(ticket, BOT_LOGIN, "issue.closed", "ok", {}, {"acceptance": detail})
         return Verdict(ticket=ticket, state=state, detail=detail, closed=True)
+    by = f"right after PR #{after} applied" if after else "by `infrabot check`"
     services.forge.ensure_comment(
         ticket,
         "acceptance",
         "### Acceptance criteria not met yet\n\n"
-        f"{acc.text}\n\nMeasured by `infrabot check`:\n\n{fenced(detail)}\n\n"
-        "The ticket stays open: the work continues until the criteria hold.",
+        f"{acc.text}\n\nMeasured {by}:\n\n{fenced(detail)}\n\n"
+        "The ticket stays open: `infrabot check` (scheduled) measures again and closes it "
+        "once the criteria have held for the required time; until then the work continues.",
     )
     services.record(ticket, BOT_LOGIN, "verify", state, {}, {"acceptance": detail})
     return Verdict(ticket=ticket, state=state, detail=detail)

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.alerts.catalog import require_catalog
 from bot.alerts.check import render_check, run_check
+from bot.alerts.drift import DriftReport, check_drift
 from bot.alerts.payload import dispatch_payload, parse_alert_group
 from bot.alerts.prometheus import HttpPrometheus, PrometheusEvidence
 from bot.alerts.rules import render_rules
@@ -21,6 +22,7 @@ from bot.alerts.slo import Alerting
 from bot.cli import emit, progress_printer
 from bot.errors import InputError
 from bot.estate.edit import atomic_write
+from bot.events.models import Source
 from bot.gitrepo import GitRepo
 from bot.wiring import open_services
 
@@ -63,8 +65,15 @@ def add_alert_commands(top: Any) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=alert_ingest)
 
-    p = top.add_parser("check", help="query Prometheus for every invariant and SLO now")
+    p = top.add_parser(
+        "check", help="query Prometheus for every invariant and SLO now, and look for drift"
+    )
     _prometheus(p, required=True)
+    p.add_argument(
+        "--no-drift",
+        action="store_true",
+        help="skip the check run of the whole estate against the base branch",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=check)
 
@@ -165,39 +174,39 @@ def render_walk(result: Walk, *, matches: bool) -> str:
 
 
 def alert_ingest(args: argparse.Namespace) -> int:
-    from bot.alerts.intake import ingest
+    """One delivery as an event through the router: intake, then the remediation PR."""
+    from bot.alerts.flow import alert_event
+    from bot.router import handle
 
-    group = parse_alert_group(dispatch_payload(_read_json(args.file)))
+    data = dispatch_payload(_read_json(args.file))
+    group = parse_alert_group(data)
+    source: Source = "actions" if os.environ.get("GITHUB_ACTIONS") == "true" else "cli"
+    body = json.dumps(data, sort_keys=True).encode()
     svc = open_services(args.repo or Path.cwd(), progress_printer(args.quiet or args.json))
-    result = ingest(intake_services(svc), group)
-    if result.error:
-        text = (
-            f"recorded {result.new} new alert(s); the forge failed: {result.error} "
-            "(the next ingest or `infrabot check` finishes it)"
-        )
-    elif result.new == 0 and result.duplicates:
-        text = f"already recorded: {result.duplicates} duplicate alert(s), nothing changed"
-    else:
-        verb = "opened" if result.opened else "updated" if result.ticket else "no ticket for"
-        where = f" ticket #{result.ticket}" if result.ticket else " this group"
-        notes = [
-            f"{n} {what}"
-            for n, what in ((result.stale, "stale"), (result.flapping, "flapping"))
-            if n
-        ]
-        text = (
-            f"{verb}{where} ({result.new} new alert(s)"
-            + (f"; {', '.join(notes)}" if notes else "")
-            + ")"
-        )
-    emit(args, result, text)
-    return 1 if result.error else 0
+    outcome = handle(svc, alert_event(group, body, source))
+    ticket = intake_services(svc).store.ticket(group.group_key)
+    emit(args, {"ok": outcome.ok, "message": outcome.message, "ticket": ticket}, outcome.message)
+    return 0 if outcome.ok else 1
 
 
 def check(args: argparse.Namespace) -> int:
     svc = open_services(args.repo or Path.cwd(), progress_printer(args.quiet or args.json))
     url = _prometheus_url(args, "http://127.0.0.1:9090")
     assert url is not None
-    report = run_check(intake_services(svc), HttpPrometheus(url))
-    emit(args, report, render_check(report))
-    return 0 if report.ok else 1
+    intake = intake_services(svc)
+    report = run_check(intake, HttpPrometheus(url))
+    drift = None if args.no_drift else check_drift(svc, intake)
+    text = render_check(report) + ("" if drift is None else "\n" + render_drift_line(drift))
+    emit(args, {"check": report, "drift": drift}, text)
+    return 0 if report.ok and (drift is None or drift.state == "none") else 1
+
+
+def render_drift_line(drift: DriftReport) -> str:
+    ticket = (
+        f" (ticket #{drift.ticket}{', closed' if drift.closed else ''})" if drift.ticket else ""
+    )
+    if drift.state == "error":
+        return f"{'ERROR':9} drift: {drift.message}"
+    if drift.state == "none":
+        return f"{'ok':9} drift: every host matches {drift.sha[:7]}{ticket}"
+    return f"{'DRIFT':9} drift: {', '.join(drift.hosts)} differ from {drift.sha[:7]}{ticket}"

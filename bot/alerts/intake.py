@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,9 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.catalog import Catalog
 from bot.alerts.payload import Alert, AlertGroup, parse_alert_group
-from bot.alerts.runbooks import pick_runbook
+from bot.alerts.prometheus import PrometheusApi
+from bot.alerts.remedy import Remedy, plan_remedy
+from bot.alerts.runbooks import Evidence, NoEvidence, pick_runbook
 from bot.alerts.store import AlertStore, Delivery, History
 from bot.alerts.tickets import (
     acceptance_for,
@@ -62,6 +64,10 @@ class IntakeServices:
     catalog: Catalog
     clock: Callable[[], datetime]
     record: Recorder
+    evidence: Evidence = field(default_factory=NoEvidence)
+    """Answers the runbook's checks when a ticket opens (Prometheus, probes)."""
+    prometheus: PrometheusApi | None = None
+    """Where acceptance criteria are measured right after an apply (None: not configured)."""
 
 
 class IngestResult(BaseModel):
@@ -76,6 +82,8 @@ class IngestResult(BaseModel):
     flapping: int = 0
     pending: int = 0
     error: str | None = None
+    remedy: Remedy | None = None
+    """For a ticket opened now: what the runbook recommends (and whether the bot drafts it)."""
 
 
 def ingest(services: IntakeServices, payload: AlertGroup | Mapping[str, Any]) -> IngestResult:
@@ -151,8 +159,9 @@ def _work(
     ticket = base.ticket
     is_open = ticket is not None and forge.issue(ticket).state == "open"
     opened = False
+    remedy = None
     if not is_open and (kinds.fresh or kinds.refired):
-        ticket = _open(services, group_key, pending, [*kinds.fresh, *kinds.refired])
+        ticket, remedy = _open(services, group_key, pending, [*kinds.fresh, *kinds.refired])
         opened = True
     else:
         if is_open and ticket is not None:
@@ -174,21 +183,23 @@ def _work(
             "opened": opened,
             "stale": len(kinds.stale),
             "flapping": len(kinds.flapping),
+            "remedy": remedy,
         }
     )
 
 
 def _open(
     services: IntakeServices, group_key: str, pending: Sequence[Delivery], firing: list[Alert]
-) -> int:
+) -> tuple[int, Remedy]:
     labels = firing[0].labels
     catalog = services.catalog
     runbook = pick_runbook(catalog.runbooks, labels, preferred_runbook(labels, catalog))
+    remedy = plan_remedy(runbook, labels, services.evidence)
     issue = services.forge.create_issue(
         ticket_title(labels),
-        render_ticket(labels, firing, acceptance_for(labels, catalog), runbook),
+        render_ticket(labels, firing, acceptance_for(labels, catalog), runbook, remedy),
         BOT_LOGIN,
-        labels=ticket_labels(labels, runbook),
+        labels=ticket_labels(labels, runbook, remedy),
     )
     # at once, with the deliveries done: a retry must not open the group's ticket again
     services.store.mark_handled(pending, ticket=(group_key, issue.number, services.clock()))
@@ -198,9 +209,13 @@ def _open(
         "ticket.opened",
         "ok",
         {"group_key": group_key[:500]},
-        {"alerts": len(firing), "runbook": runbook.name if runbook else None},
+        {
+            "alerts": len(firing),
+            "runbook": runbook.name if runbook else None,
+            "remedy": remedy.capability if remedy.drafts else None,
+        },
     )
-    return issue.number
+    return issue.number, remedy
 
 
 def _event_topic(what: str, alerts: Sequence[Alert]) -> str:

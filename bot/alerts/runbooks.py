@@ -64,6 +64,8 @@ class ActionStep(_Frozen):
     risk: Literal["low", "medium", "high"]
     capability: str | None = None
     escalate: bool = False
+    request: str | None = None
+    """The change to draft, worded as a person would ask (``$labels.NAME`` bound)."""
 
     @property
     def needs_approval(self) -> bool:
@@ -114,12 +116,26 @@ def tree_problems(book: Runbook, capabilities: Iterable[str]) -> list[tuple[str,
                     + ", ".join(sorted(known)),
                 )
             )
+    for name, step in book.steps.items():
+        drafted = isinstance(step, ActionStep) and step.request is not None
+        if drafted and isinstance(step, ActionStep) and not _drafts_a_change(step):
+            problems.append(
+                (
+                    f"$.steps.{name}.request",
+                    "a request is drafted as a desired-state change: it needs a "
+                    "capabilities/*.md capability and no escalate",
+                )
+            )
     problems += _loops(book)
     reachable = _reachable(book)
     for name in book.steps:
         if name not in reachable and book.start in book.steps:
             problems.append((f"$.steps.{name}", f"step {name!r} is unreachable from the start"))
     return problems
+
+
+def _drafts_a_change(step: ActionStep) -> bool:
+    return not step.escalate and step.capability not in (None, *BUILTIN_CAPABILITIES)
 
 
 def _successors(book: Runbook, name: str) -> list[str]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.catalog import Catalog
 from bot.alerts.payload import Alert
+from bot.alerts.remedy import Remedy, render_remedy
 from bot.alerts.rules import error_ratio_expr
 from bot.alerts.runbooks import Runbook
 from bot.alerts.slo import Condition
@@ -91,13 +92,17 @@ def ticket_title(labels: Mapping[str, str]) -> str:
     return " ".join(title.split())[:120]
 
 
-def ticket_labels(labels: Mapping[str, str], runbook: Runbook | None) -> tuple[str, ...]:
+def ticket_labels(
+    labels: Mapping[str, str], runbook: Runbook | None, remedy: Remedy | None = None
+) -> tuple[str, ...]:
     out = ["alert"]
     for key in ("severity", "slo", "invariant"):
         if key in labels:
             out.append(f"{key}:{_LABEL_SAFE.sub('-', labels[key].lower())[:40]}")
-    if runbook is None:
+    if runbook is None or (remedy is not None and not remedy.drafts):
         out.append("needs-human")
+    if remedy is not None and remedy.drafts and remedy.needs_approval:
+        out.append("high-risk")
     return tuple(out)
 
 
@@ -106,6 +111,7 @@ def render_ticket(
     alerts: Sequence[Alert],
     acceptance: Acceptance,
     runbook: Runbook | None,
+    remedy: Remedy | None = None,
 ) -> str:
     parts = [
         "### Objective",
@@ -117,6 +123,7 @@ def render_ticket(
         "### Runbook",
         render_runbook_choice(runbook),
         "",
+        *([render_remedy(remedy), ""] if remedy is not None and runbook is not None else []),
         render_alerts(alerts),
     ]
     return "\n".join(parts)

@@ -14,10 +14,11 @@ whatever else the payload says about it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bot.alerts.payload import AlertGroup
 
 Source = Literal["webhook", "actions", "cli"]
 ReviewState = Literal["approved", "changes_requested", "commented"]
@@ -136,14 +137,12 @@ class WorkflowDispatch(_Event):
 
 
 class AlertFired(_Event):
-    """The slot for Alertmanager: no parser builds it yet."""
+    """One Alertmanager delivery (webhook version 4): the alerts of one group, as sent.
+    ``/alerts`` and ``infrabot alert ingest`` build it; the sender is the relay
+    (``alertmanager``, a bot), the delivery key the payload's digest."""
 
     kind: Literal["alert.fired"] = "alert.fired"
-    alertname: str
-    fingerprint: str
-    labels: tuple[tuple[str, str], ...] = ()
-    annotations: tuple[tuple[str, str], ...] = ()
-    starts_at: datetime | None = None
+    group: AlertGroup
 
 
 Event = Annotated[

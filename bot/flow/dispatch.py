@@ -37,6 +37,7 @@ from bot.flow.services import Services
 from bot.flow.status import post_status
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of, snapshot
+from bot.flow.verify import alert_acceptance_after_apply
 from bot.forge.base import BOT_LOGIN, Permission, PullRequest
 from bot.markdown import code
 from bot.markdown import text as md_text
@@ -356,6 +357,9 @@ def apply_merged(svc: Services, pr: PullRequest, actor: str) -> Outcome:
         return Outcome(
             False, f"merged as {sha[:7]} but the apply failed: see PR #{pr.number}", evidence
         )
+    after = alert_acceptance_after_apply(svc, pr.issue, pr.number) if pr.issue else None
+    if after is not None:  # an alert's ticket closes on its acceptance criteria, not here
+        return Outcome(True, f"merged as {sha[:7]}, applied and verified; {after}", evidence)
     if pr.issue:
         svc.forge.close_issue(
             pr.issue,

@@ -68,8 +68,10 @@ def branch_name(ticket: Ticket) -> str:
     return f"infrabot/{ticket.number}-{slug or 'change'}"
 
 
-def handle_issue(svc: Services, number: int) -> IssueOutcome:
-    ticket = load_ticket(svc, number)
+def handle_issue(svc: Services, number: int, ticket: Ticket | None = None) -> IssueOutcome:
+    """Draft and open the PR for issue ``number``; ``ticket``: what to draft from instead of
+    the issue's text (an alert's ticket drafts its runbook's request)."""
+    ticket = ticket or load_ticket(svc, number)
     base = svc.config.base_branch
     svc.progress(f"#{number}: reading the estate at {base}")
     with snapshot(svc, base) as tree:

@@ -24,8 +24,11 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from bot.alerts.acceptance import verify_after_apply
+from bot.alerts.services import intake_services
 from bot.engines.planning import criteria_for
 from bot.estate import Estate
+from bot.flow.services import Services
 from bot.markdown import flat
 from bot.model import Container, DnsRecord, Host, MonitoringTarget, Resource, Site, Verification
 
@@ -251,3 +254,17 @@ def _resolve_via_estate(estate: Estate, name: str) -> str | None:
             return None
         return found[0] if found else None
     return None
+
+
+def alert_acceptance_after_apply(svc: Services, issue: int, pr: int) -> str | None:
+    """For an alert's ticket (label ``alert``): its acceptance criteria, measured against
+    Prometheus right after PR ``pr`` applied, decide whether it closes — not the apply.  None
+    for any other issue (the caller closes it as applied and verified)."""
+    if "alert" not in svc.forge.issue(issue).labels:
+        return None
+    verdict = verify_after_apply(intake_services(svc), issue, pr)
+    if verdict is None:
+        return None
+    if verdict.closed:
+        return f"ticket #{issue} closed: its acceptance criteria held ({verdict.detail})"
+    return f"ticket #{issue} stays open until its acceptance criteria hold ({verdict.detail})"

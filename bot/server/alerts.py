@@ -5,13 +5,16 @@ Fails closed: with no credential configured (``INFRABOT_ALERTS_TOKEN`` for a bea
 token, or ``INFRABOT_ALERTS_BASIC`` as ``user:password``) every post is refused; a missing
 or wrong ``Authorization`` header is 401.  Comparison is constant-time.  The answer is
 2xx only after the intake has durably recorded the alerts (``bot.alerts.intake`` writes
-its record before any forge work), so Alertmanager's retries are safe.
+its record before any forge work), so Alertmanager's retries are safe.  Deliveries are
+worked one at a time (``_ONE_AT_A_TIME``): intake assumes one per group, and the remediation
+PR a new ticket gets is drafted before the answer.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,6 +22,7 @@ from bot.errors import InputError
 
 TOKEN_ENV = "INFRABOT_ALERTS_TOKEN"
 BASIC_ENV = "INFRABOT_ALERTS_BASIC"
+_ONE_AT_A_TIME = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ def receive_alerts(
     if not authorised(environ, header):
         return AlertAnswer(401, {"error": "missing or wrong Authorization"})
     try:
-        return AlertAnswer(200, ingest(body))
+        with _ONE_AT_A_TIME:
+            return AlertAnswer(200, ingest(body))
     except InputError as exc:
         return AlertAnswer(400, {"error": str(exc)})

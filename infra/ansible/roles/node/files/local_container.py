@@ -8,7 +8,11 @@ Theory of operation.  A container ``<name>`` on this node is
   to the container IP), peer ``eth0`` inside the namespace (holds the container IP, default
   route via the gateway, ``lo`` up);
 * a small HTTP server inside the namespace, bound to the container IP on its service port,
-  answering with a page that names the container and its hostname.
+  answering with a page that names the container and its hostname, and ``/metrics`` in
+  Prometheus's text format: ``container_memory_limit_bytes`` (the container's ``memory``)
+  and ``container_memory_used_bytes`` (the workload's use: the MiB in
+  ``<state-dir>/<name>.workload`` if that file exists, else a small baseline; the alert demo
+  and its test write it to exhaust the container's memory).
 
 ``<tag>`` is four hex digits derived from the state directory, so two estates on one
 machine (two test runs, a demo beside a real estate) never share a namespace or a link.
@@ -76,10 +80,11 @@ def parse_spec(raw: Any) -> dict[str, Any]:
         vmid = int(raw["vmid"])
         iface = ipaddress.IPv4Interface(str(raw["ip"]))
         port = int(raw.get("service_port", 8080))
+        memory = int(raw.get("memory", 512))
     except (KeyError, TypeError, ValueError) as exc:
         raise Failure(f"container {name}: bad or missing vmid/ip/service_port: {exc}") from exc
-    if not 100 <= vmid <= 999999999 or not 1 <= port <= 65535:
-        raise Failure(f"container {name}: vmid or service_port out of range")
+    if not 100 <= vmid <= 999999999 or not 1 <= port <= 65535 or not 16 <= memory <= 1048576:
+        raise Failure(f"container {name}: vmid, service_port or memory out of range")
     gateway = _gateway(name, iface, raw.get("gateway"))
     return {
         "name": name,
@@ -88,6 +93,7 @@ def parse_spec(raw: Any) -> dict[str, Any]:
         "ip": str(iface),
         "gateway": str(gateway),
         "service_port": port,
+        "memory": memory,
     }
 
 
@@ -288,6 +294,8 @@ def start_server(state_dir: Path, spec: dict[str, Any]) -> int:
         *("ip", "netns", "exec", namespace(state_dir, spec), sys.executable, str(script), "serve"),
         *("--bind", spec["ip"].split("/")[0], "--port", str(spec["service_port"])),
         *("--name", spec["name"], "--hostname", spec["hostname"]),
+        *("--memory", str(spec.get("memory", 512))),
+        *("--workload", str(state_dir / f"{spec['name']}.workload")),
     ]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -434,16 +442,49 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.server_name, self.server_port = str(host), int(port)
 
 
-def serve(bind: str, port: int, name: str, hostname: str) -> None:
+BASELINE_MIB = 64
+
+
+def used_mib(workload: Path | None) -> float:
+    """The workload's memory use in MiB: the number in ``workload``, else the baseline."""
+    try:
+        return float(workload.read_text().strip()) if workload else BASELINE_MIB
+    except (OSError, ValueError):
+        return BASELINE_MIB
+
+
+def metrics(name: str, memory_mib: int, workload: Path | None) -> bytes:
+    label = '{container="' + name + '"}'  # a checked name: [a-z0-9-] only
+    lines = [
+        "# TYPE container_memory_limit_bytes gauge",
+        f"container_memory_limit_bytes{label} {memory_mib * 2**20}",
+        "# TYPE container_memory_used_bytes gauge",
+        f"container_memory_used_bytes{label} {int(used_mib(workload) * 2**20)}",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def serve(
+    bind: str,
+    port: int,
+    name: str,
+    hostname: str,
+    memory_mib: int = 512,
+    workload: Path | None = None,
+) -> None:
     content = page(name, hostname, f"{bind}:{port}")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/metrics":
+                body, kind = metrics(name, memory_mib, workload), "text/plain; version=0.0.4"
+            else:
+                body, kind = content, "text/html; charset=utf-8"
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(content)))
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(content)
+            self.wfile.write(body)
 
         def do_HEAD(self) -> None:
             self.send_response(200)
@@ -463,7 +504,8 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         if args.action == "serve":
-            serve(args.bind, args.port, args.name, args.hostname)
+            workload = Path(args.workload) if args.workload else None
+            serve(args.bind, args.port, args.name, args.hostname, args.memory, workload)
             return 0
         print(json.dumps(run(args), sort_keys=True))
         return 0
@@ -517,6 +559,8 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, required=True)
     srv.add_argument("--name", required=True)
     srv.add_argument("--hostname", required=True)
+    srv.add_argument("--memory", type=int, default=512, help="MiB (the metrics' limit)")
+    srv.add_argument("--workload", default=None, help="a file holding the MiB in use")
     return top
 
 
