@@ -54,6 +54,18 @@ def lint_file(
         problems = list(linter.run(text, config, rel))
     except YAMLError:
         return []  # yamllint's reader refuses a control character: so did the yaml check
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
+        # A rule of yamllint itself crashed on this text (its indentation rule does on a
+        # lone `}`): the file is reported, never the crash raised into the pipeline.
+        if parse_failed:
+            return []  # the yaml check already reported why this file is not YAML
+        return [
+            Finding(
+                check="yamllint",
+                file=rel,
+                message=f"yamllint could not lint this file (it failed with {type(exc).__name__})",
+            )
+        ]
     return [
         Finding(
             check="yamllint",
