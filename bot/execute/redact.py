@@ -20,7 +20,9 @@ _SECRET_WORD = (
     r"password|passwd|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key"
     r"|credentials?"
 )
-_KEY = rf"[A-Za-z0-9_.-]*(?:{_SECRET_WORD})[A-Za-z0-9_.-]*"
+_KEY = rf"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:{_SECRET_WORD})[A-Za-z0-9_.-]*"
+"""A key naming a secret: a whole run of key characters, tried only from the run's start
+(without the look-behind every position inside a long run retries it: quadratic time)."""
 _QUOTED_OR_BARE = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"',;&}\]]+"
 
 
