@@ -188,7 +188,11 @@ def _the_loop(loop: GitHubLoop, capsys: pytest.CaptureFixture[str]) -> None:
     assert "Acceptance criteria" in pull.body
     assert "server_name api-scanner.example.com;" in pull.body
     head = pull.head.sha
-    assert _statuses(loop, head) == {"infrabot/validate": "success", "infrabot/dry-run": "success"}
+    assert _statuses(loop, head) == {
+        "infrabot/validate": "success",
+        "infrabot/dry-run": "success",
+        "infrabot/record": "success",  # the seal of the check record (docs/adr/0013)
+    }
     assert f"pull request #{number}" in loop.bot_comment(issue.number, "pr")
     # the same issue event again (a re-run), and the PR event the App's PR triggers
     assert loop.handle(opened)[1].endswith("already being worked on")
@@ -265,6 +269,7 @@ def test_a_fork_an_admin_merge_and_a_direct_push_are_never_applied(loop: GitHubL
     assert set(_statuses(loop, fake._items[number]["head_sha"])) == {
         "infrabot/validate",
         "infrabot/dry-run",
+        "infrabot/record",
     }
     assert loop.handle(loop.approve(number, "bob"))[0] == 0
     code, message = loop.handle(loop.comment(number, "alice", "/apply"))

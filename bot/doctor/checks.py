@@ -28,6 +28,8 @@ WORKFLOWS = (
     "infrabot-pull-requests.yml",
     "infrabot-apply.yml",
     "infrabot-check.yml",
+    "infrabot-alerts.yml",
+    "infrabot-validation-cache.yml",
 )
 """The workflows that run the bot on GitHub Actions (``.github/workflows/``)."""
 APP_PERMISSIONS = ("contents", "issues", "pull_requests", "statuses")
