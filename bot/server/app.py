@@ -170,7 +170,7 @@ def _stop(parts: Parts) -> None:
     if parts.worker.stop(grace):
         parts.queue.close()
         log.info("worker stopped; the queue is closed")
-    elif (current := parts.worker.current) is not None:
+    elif (current := parts.worker.abandoned) is not None:
         log.warning(
             "delivery %s still running after %.0fs: it will be requeued on the next start",
             current.id,

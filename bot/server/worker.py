@@ -52,6 +52,8 @@ class Worker:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="infrabot-worker", daemon=True)
         self.current: Delivery | None = None
+        self.abandoned: Delivery | None = None
+        """The delivery a stop left running (claimed: the next start requeues it)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -76,6 +78,7 @@ class Worker:
             self._thread.join(grace)
         stopped = not self._thread.is_alive()
         if not stopped:
+            self.abandoned = self.current
             self._abandoned.set()  # the delivery stays claimed: the next start requeues it
         if self._close is not None:
             self._close(stopped)
@@ -123,7 +126,8 @@ class Worker:
             log.warning("delivery %s (%s) failed: %s", delivery.id, delivery.event, exc)
         except Exception:
             outcome = "error"
-            log.exception("delivery %s (%s): internal error", delivery.id, delivery.event)
+            if not self._abandoned.is_set():  # else the stop ended it (its child was killed)
+                log.exception("delivery %s (%s): internal error", delivery.id, delivery.event)
         elapsed = time.perf_counter() - started
         if self._abandoned.is_set():
             return
