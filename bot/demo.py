@@ -13,7 +13,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import InfrabotError
@@ -132,30 +134,67 @@ class Narrator:
             print(f"    {line}", flush=True)
 
 
-def run_demo(*, keep: bool, directory: Path | None, quiet: bool) -> int:
-    source = project_root()
-    dest = directory or Path(tempfile.mkdtemp(prefix="infrabot-demo-"))
+@dataclass
+class Scratch:
+    """A demo's throwaway copy: where it is, its services, narrator and local estate, and
+    what to stop (last started, first stopped) before the estate goes down."""
+
+    dest: Path
+    svc: Services
+    tell: Narrator
+    estate: LocalEstate
+    stops: list[Callable[[], None]] = field(default_factory=list)
+
+
+@contextmanager
+def scratch_copy(
+    directory: Path | None,
+    *,
+    prefix: str,
+    keep: bool,
+    quiet: bool,
+    what: str = "",
+    prepare: Callable[[Path], None] | None = None,
+) -> Iterator[Scratch]:
+    """A throwaway copy of this repository in ``directory`` (a new temporary one if None;
+    it must be empty), ``prepare``d before its services open; on the way out, everything in
+    ``stops`` is stopped and, unless ``keep``, the estate taken down and the copy removed."""
+    dest = directory or Path(tempfile.mkdtemp(prefix=prefix))
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise InfrabotError(f"{dest} is not empty: give --dir an empty or new directory")
     tell = Narrator()
-    tell.step(f"A throwaway copy of the repository in {dest}")
-    make_copy(source, dest)
+    tell.step(f"A throwaway copy of the repository in {dest}{what}")
+    make_copy(project_root(), dest)
+    if prepare is not None:
+        prepare(dest)
     progress: Callable[[str], None] = (lambda _m: None) if quiet else tell.say
     svc = open_services(dest, progress)
     estate = LocalEstate(
         svc.paths.estate_runtime, [h for h in estate_of(dest).hosts() if h.connection == "local"]
     )
+    scratch = Scratch(dest, svc, tell, estate)
     try:
-        return _walk(svc, tell, estate)
+        yield scratch
     finally:
+        for stop in reversed(scratch.stops):
+            stop()
         if keep:
-            tell.step("Left running (--keep)")
+            tell.step("Left the copy and its estate running (--keep)")
             tell.say(f"cd {dest} && infrabot estate status   # and `infrabot estate down`")
         else:
-            tell.step("Cleaning up: estate down, copy removed")
+            tell.step(
+                "Cleaning up: "
+                + ("everything it started stopped, " if scratch.stops else "")
+                + "estate down, copy removed"
+            )
             estate.down()
             shutil.rmtree(dest, ignore_errors=True)
+
+
+def run_demo(*, keep: bool, directory: Path | None, quiet: bool) -> int:
+    with scratch_copy(directory, prefix="infrabot-demo-", keep=keep, quiet=quiet) as s:
+        return _walk(s.svc, s.tell, s.estate)
 
 
 def _walk(svc: Services, tell: Narrator, estate: LocalEstate) -> int:

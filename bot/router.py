@@ -55,7 +55,7 @@ from bot.flow.dispatch import Outcome, apply_merged, handle_comment
 from bot.flow.remote import sync_base
 from bot.flow.services import Services
 from bot.flow.tickets import handle_issue
-from bot.forge.base import BOT_LOGIN, PullRequest
+from bot.forge.base import BOT_LOGIN, PullRequest, bot_topics
 from bot.markdown import code
 from bot.markdown import text as md_text
 
@@ -77,7 +77,7 @@ def handle(svc: Services, event: Event) -> Outcome:
 def _issue_opened(svc: Services, event: IssueOpened) -> Outcome:
     if event.author.is_bot:
         return Outcome(True, "ignored: an issue opened by a bot")
-    if _bot_topics(svc, event.number) & {"plan", "pr", "clarify", "failure"}:
+    if bot_topics(svc.forge, event.number) & {"plan", "pr", "clarify", "failure"}:
         return Outcome(True, f"#{event.number} is already being worked on")
     svc.record(
         event.number,
@@ -92,7 +92,7 @@ def _issue_opened(svc: Services, event: IssueOpened) -> Outcome:
 
 def _issue_edited(svc: Services, event: IssueEdited) -> Outcome:
     """An edit answers the bot's question as a reply would; otherwise it changes nothing."""
-    topics = _bot_topics(svc, event.number)
+    topics = bot_topics(svc.forge, event.number)
     if "clarify" not in topics or "pr" in topics:
         return Outcome(True, f"#{event.number} edited: nothing to do")
     svc.record(event.number, event.sender.login, "ticket.replied", "resumed", {"edited": True})
@@ -103,7 +103,7 @@ def _issue_edited(svc: Services, event: IssueEdited) -> Outcome:
 def _comment(svc: Services, event: CommentCreated) -> Outcome:
     if event.author.is_bot or event.author.login == BOT_LOGIN:
         return Outcome(True, "ignored: a bot's comment")
-    if f"reply-{event.comment_id}" in _bot_topics(svc, event.number):
+    if f"reply-{event.comment_id}" in bot_topics(svc.forge, event.number):
         return Outcome(True, f"comment {event.comment_id} was already answered")
     return handle_comment(svc, event.number, event.body, event.author.login, event.comment_id)
 
@@ -226,10 +226,6 @@ def _dispatched_apply(svc: Services, raw: str, by: str) -> Outcome:
 def _alert(svc: Services, event: AlertFired) -> Outcome:
     """Alertmanager's delivery: intake (one ticket per group), then the remediation PR."""
     return handle_alert(svc, event)
-
-
-def _bot_topics(svc: Services, number: int) -> set[str]:
-    return {c.topic for c in svc.forge.comments(number) if c.author == BOT_LOGIN and c.topic}
 
 
 _TABLE: dict[type, Step] = {

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,51 +31,34 @@ from bot.alerts.monitoring import (
 from bot.alerts.prometheus import HttpPrometheus
 from bot.alerts.rules import render_rules
 from bot.alerts.services import PROMETHEUS_ENV, intake_services
-from bot.demo import Narrator, make_copy, project_root
-from bot.errors import InfrabotError
+from bot.demo import Narrator, scratch_copy
 from bot.estate.edit import atomic_write
 from bot.flow.apply import reconcile
 from bot.flow.dispatch import merge_pr
 from bot.flow.services import Services
-from bot.flow.trees import estate_of
 from bot.forge.base import BOT_LOGIN
 from bot.localestate import LocalEstate, render_status
-from bot.wiring import conversation, open_services
+from bot.wiring import conversation
 
 WINDOW_SCALE = 60  # the invariant's 2m becomes 2 s: the demo takes a minute, not an hour
 WORKLOAD_MIB = 450  # of the container's 512 MiB: 12% headroom, below the 20% it must keep
 
 
 def run_alert_demo(*, keep: bool, directory: Path | None, quiet: bool) -> int:
-    source = project_root()
-    dest = directory or Path(tempfile.mkdtemp(prefix="infrabot-alert-demo-"))
-    dest.mkdir(parents=True, exist_ok=True)
-    if any(dest.iterdir()):
-        raise InfrabotError(f"{dest} is not empty: give --dir an empty or new directory")
-    tell = Narrator()
-    tell.step(f"A throwaway copy of the repository in {dest}, alert windows scaled down")
-    make_copy(source, dest)
-    slo = dest / "infra" / "slo.yaml"
-    slo.write_text(slo.read_text() + f"\nalerting:\n  window_scale: {WINDOW_SCALE}\n")
-    _commit(dest, f"Alert windows divided by {WINDOW_SCALE} for the demo")
-    progress: Callable[[str], None] = (lambda _m: None) if quiet else tell.say
-    svc = open_services(dest, progress)
-    estate = LocalEstate(
-        svc.paths.estate_runtime, [h for h in estate_of(dest).hosts() if h.connection == "local"]
-    )
-    stops: list[Callable[[], None]] = []
-    try:
-        return _walk(svc, tell, estate, stops)
-    finally:
-        for stop in reversed(stops):
-            stop()
-        if keep:
-            tell.step("Left the copy and its estate running (--keep)")
-            tell.say(f"cd {dest} && infrabot estate status   # and `infrabot estate down`")
-        else:
-            tell.step("Cleaning up: serve, Prometheus, Alertmanager stopped; estate down")
-            estate.down()
-            shutil.rmtree(dest, ignore_errors=True)
+    def scale_windows(dest: Path) -> None:
+        slo = dest / "infra" / "slo.yaml"
+        slo.write_text(slo.read_text() + f"\nalerting:\n  window_scale: {WINDOW_SCALE}\n")
+        _commit(dest, f"Alert windows divided by {WINDOW_SCALE} for the demo")
+
+    with scratch_copy(
+        directory,
+        prefix="infrabot-alert-demo-",
+        keep=keep,
+        quiet=quiet,
+        what=", alert windows scaled down",
+        prepare=scale_windows,
+    ) as s:
+        return _walk(s.svc, s.tell, s.estate, s.stops)
 
 
 def _walk(

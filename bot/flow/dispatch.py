@@ -38,7 +38,7 @@ from bot.flow.status import post_status
 from bot.flow.tickets import handle_issue
 from bot.flow.trees import estate_of, snapshot
 from bot.flow.verify import alert_acceptance_after_apply
-from bot.forge.base import BOT_LOGIN, Permission, PullRequest
+from bot.forge.base import BOT_LOGIN, Permission, PullRequest, bot_topics
 from bot.markdown import code
 from bot.markdown import text as md_text
 from bot.model import Evidence
@@ -98,7 +98,7 @@ def _is_pr(svc: Services, number: int) -> bool:
 def _issue_reply(svc: Services, number: int, body: str, author: str) -> Outcome:
     """A reply on an issue resumes the work if the bot is waiting on it."""
     issue = svc.forge.issue(number)
-    mine = {c.topic for c in svc.forge.comments(number) if c.author == BOT_LOGIN}
+    mine = bot_topics(svc.forge, number)
     waiting, opened = "clarify" in mine, "pr" in mine
     if issue.state != "open" or not waiting or opened:
         return Outcome(True, "comment recorded")

@@ -24,7 +24,7 @@ from bot.flow.render import (
 )
 from bot.flow.services import Services
 from bot.flow.trees import capabilities_of, estate_of, files_read, snapshot
-from bot.forge.base import BOT_LOGIN
+from bot.forge.base import BOT_LOGIN, bot_topics
 from bot.model import (
     ChangeAction,
     ChangeSet,
@@ -288,10 +288,7 @@ def _open_pr(svc: Services, ticket: Ticket, plan: Plan, changes: ChangeSet) -> I
 def _summarize_on_issue(svc: Services, ticket: Ticket, plan: Plan, pr: int, branch: str) -> None:
     """The issue's one comment about the work: the plan's summary and the PR's link (a full
     plan left by an earlier attempt that opened no PR is cut down to a pointer to it)."""
-    earlier = any(
-        c.author == BOT_LOGIN and c.topic == "plan" for c in svc.forge.comments(ticket.number)
-    )
-    if earlier:
+    if "plan" in bot_topics(svc.forge, ticket.number):
         note = f"_An earlier plan stood here; the current one is on pull request #{pr}._"
         svc.forge.ensure_comment(ticket.number, "plan", note)
     svc.forge.ensure_comment(ticket.number, "pr", render_issue_summary(plan, pr, branch))

@@ -247,6 +247,12 @@ class Remote(Protocol):
     def push_branch(self, repo_path: Path, branch: str, sha: str) -> None: ...
 
 
+def bot_topics(forge: Forge, number: int) -> set[str]:
+    """The topics of the bot's own comments on issue or PR ``number``: what it has already
+    said there (a plan, a PR, a question, the reply to comment N)."""
+    return {c.topic for c in forge.comments(number) if c.author == BOT_LOGIN and c.topic}
+
+
 class ConversationForge(Forge, Protocol):
     """A forge the bot also drives for people: the local forge, where the ``infrabot`` CLI
     opens issues, comments, reviews and records merges (on GitHub people do that in the UI)."""
