@@ -1,4 +1,4 @@
-"""Shared fixtures: a throwaway copy of the repository's seed content."""
+"""Shared fixtures: throwaway copies of the repository's seed content."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from bot.demo import make_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ("infra", "capabilities", "schemas", "runbooks", "infrabot.yaml", ".yamllint")
@@ -25,3 +27,14 @@ def copy_seed(dest: Path) -> Path:
 def seed_tree(tmp_path: Path) -> Path:
     """The seed desired state, schemas and capabilities in a tmp dir (no git)."""
     return copy_seed(tmp_path / "repo")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository made from the project's seed content (``infrabot init``'s copy), and
+    the working directory for the test, as a user's checkout would be."""
+    path = tmp_path / "infra-repo"
+    path.mkdir()
+    make_copy(ROOT, path)
+    monkeypatch.chdir(path)
+    return path

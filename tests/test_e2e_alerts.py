@@ -12,19 +12,9 @@ import pytest
 from conftest_alerts import alert, payload
 
 from bot.cli import main
-from bot.demo import make_copy
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "infra-repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import SEED_REQUEST, make_copy
+from bot.demo import SEED_REQUEST
 from bot.ledger import EstateLock
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "infra-repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

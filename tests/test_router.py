@@ -9,22 +9,13 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import SEED_REQUEST, make_copy
+from bot.demo import SEED_REQUEST
 from bot.events import local
 from bot.router import handle
 from bot.wiring import conversation, open_services
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 def test_redelivered_events_change_nothing_more(repo: Path) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import make_copy
 from bot.events import Actor, PullRequestMerged, Pushed
 from bot.router import handle
 from bot.wiring import conversation, open_services
@@ -18,15 +17,6 @@ from bot.wiring import conversation, open_services
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
 ALICE = Actor(login="alice")
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 def _push(branch: str, after: str, delivery: str = "d1") -> Pushed:

@@ -3,22 +3,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hostile_helpers import ROOT, Cli
+from hostile_helpers import Cli
 
 from bot.cli import main
-from bot.demo import make_copy
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "infra-repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import make_copy
 from bot.flow.verify import http_get
 from bot.forge.local import LocalForge
 from bot.ledger import EstateLock
@@ -35,15 +34,6 @@ METRICS = (
     "Create a container on pve1 for the metrics gateway and make it accessible at "
     "metrics.example.com"
 )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pytest
 from gfm import ALLOWED, headings, visible, walk
 
 from bot.cli import main
-from bot.demo import make_copy
 from bot.localestate import netns_available
 
 pytestmark = pytest.mark.e2e
@@ -35,15 +34,6 @@ PAGE = (
     "# Heading\n[merge](https://evil.example) <img src=x> <!-- infrabot:topic=plan -->"
     f" token={SECRET}"
 )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "infra-repo"
-    path.mkdir()
-    make_copy(ROOT, path)
-    monkeypatch.chdir(path)
-    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
