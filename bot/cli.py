@@ -7,6 +7,7 @@ an unexpected bug writes its traceback to ``.infrabot/crash.log`` instead of the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -289,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the flush at exit does not fail on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -310,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("infrabot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`infrabot validate | head`): nothing to report
+        _stdout_to_devnull()
+        return 141
     except Exception as exc:  # a bug: keep the traceback off the screen, but keep it
         log = _crash_log(args)
         print(

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.alerts.catalog import require_catalog
-from bot.alerts.rules import render_rules, windows
+from bot.alerts.rules import DEPLOYED_RULES, render_rules, windows
 from bot.alerts.slo import Alerting, BurnTier, SloFile, prom_duration, seconds
+from bot.cli import main
+from bot.validate import validate_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMTOOL = shutil.which("promtool")
@@ -76,6 +78,43 @@ def test_the_monitoring_role_ships_the_rules_of_infra_slo_yaml() -> None:
     assert DEPLOYED.read_text() == render_rules(slos()), (
         "regenerate: infrabot slo rules --output " + str(DEPLOYED.relative_to(ROOT))
     )
+
+
+def _rules_problems(tree: Path) -> list[str]:
+    return [f.message for f in validate_tree(tree).findings if f.file == DEPLOYED_RULES]
+
+
+def test_an_slo_change_without_its_rules_fails_validation_until_they_are_regenerated(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PR that changes an objective but not the rules would apply, and Prometheus would
+    keep alerting on the old objective: validation refuses it and names the fix."""
+    assert _rules_problems(repo) == []
+    assert main(["-q", "slo", "rules", "--check"]) == 0
+    slo = repo / "infra/slo.yaml"
+    slo.write_text(slo.read_text().replace("target: 99.9%", "target: 99.5%", 1))
+    [problem] = _rules_problems(repo)
+    assert "is not what infra/slo.yaml generates" in problem
+    assert f"infrabot slo rules --output {DEPLOYED_RULES}" in problem
+    capsys.readouterr()
+    assert main(["-q", "slo", "rules", "--check"]) == 1
+    out, err = capsys.readouterr()
+    assert "-    expr: vector(0.999)" in out and "+    expr: vector(0.995)" in out
+    assert "out of date" in err
+    # the fix the message names works (the catalogue itself is fine, so generating is allowed)
+    assert main(["-q", "slo", "rules", "--output", DEPLOYED_RULES]) == 0
+    assert _rules_problems(repo) == [] and validate_tree(repo).ok
+    assert main(["-q", "slo", "rules", "--check"]) == 0
+
+
+def test_deleted_rules_are_named_and_a_tree_without_the_monitoring_role_is_not_asked(
+    seed_tree: Path,
+) -> None:
+    (seed_tree / DEPLOYED_RULES).unlink()
+    [problem] = _rules_problems(seed_tree)
+    assert "is missing" in problem
+    shutil.rmtree(seed_tree / "infra/ansible/roles/monitoring")
+    assert _rules_problems(seed_tree) == []
 
 
 def test_output_is_deterministic() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,21 @@ def test_a_vhost_nginx_rejects_fails_the_dry_run_and_blocks_apply(
     run(capsys, "pr", "review", str(number), "--approve", "--as", "alice")
     code, out, _ = run(capsys, "pr", "comment", str(number), "/apply", "--as", "alice")
     assert code == 1 and "dry-run" in out
+
+
+def test_a_reader_that_leaves_early_is_no_internal_error(repo: Path) -> None:
+    """`infrabot slo rules | head -1`: the pipe closes before the command writes; that is
+    the reader's choice, not a bug to report (no "internal error", no crash log)."""
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the command writes a byte
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "slo", "rules"],
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    os.close(writer)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
+    assert not (repo / ".infrabot" / "crash.log").exists()

@@ -21,6 +21,7 @@ from jsonschema.exceptions import best_match
 from pydantic import ValidationError
 from ruamel.yaml.error import YAMLError
 
+from bot.alerts.rules import DEPLOYED_RULES, render_rules
 from bot.alerts.runbooks import RUNBOOK_DIR, Runbook, capability_names, tree_problems
 from bot.alerts.slo import SLO_FILE, SloFile
 from bot.errors import InputError
@@ -41,8 +42,12 @@ class Catalog:
 
 
 def alerting_findings(root: Path) -> list[Finding]:
-    """Every problem in ``infra/slo.yaml`` and ``runbooks/`` (none when neither exists)."""
-    return load_catalog(root)[1]
+    """Every problem in ``infra/slo.yaml`` and ``runbooks/`` (none when neither exists), and
+    deployed rules that ``infra/slo.yaml`` no longer generates."""
+    catalog, findings = load_catalog(root)
+    if not findings and (root / SLO_FILE).is_file():
+        findings += deployed_rules_findings(root, catalog.slos)
+    return findings
 
 
 def load_catalog(root: Path) -> tuple[Catalog, list[Finding]]:
@@ -114,6 +119,35 @@ def _load_slos(root: Path, runbooks: set[str]) -> tuple[SloFile | None, list[Fin
             message = f"no valid runbook {runbook!r} in {RUNBOOK_DIR}/"
             problems.append(_at(doc, "references", where, message, (kind, i, "runbook")))
     return (None if problems else slos), problems
+
+
+def deployed_rules_findings(root: Path, slos: SloFile) -> list[Finding]:
+    """The rules the monitoring role deploys must be the ones ``infra/slo.yaml`` generates:
+    a change to an SLO that left them behind would be reviewed, merged and applied while
+    Prometheus kept alerting on the old objectives.  Nothing to say for a tree without the
+    monitoring role (its Prometheus is someone else's)."""
+    path = root / DEPLOYED_RULES
+    if not path.parent.is_dir():
+        return []
+    fix = f"run `infrabot slo rules --output {DEPLOYED_RULES}` and commit it"
+    try:
+        expected = render_rules(slos)
+    except ValueError as exc:  # a window scaled below a millisecond
+        return [Finding(check="references", file=SLO_FILE, message=f"no rules: {exc}")]
+    try:
+        deployed = path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(check="references", file=DEPLOYED_RULES, message=f"cannot read: {exc}")]
+    if deployed == expected:
+        return []
+    what = "is missing" if deployed is None else f"is not what {SLO_FILE} generates"
+    return [
+        Finding(
+            check="references",
+            file=DEPLOYED_RULES,
+            message=f"the rules file the monitoring role deploys to Prometheus {what}: {fix}",
+        )
+    ]
 
 
 def _checked(root: Path, path: Path, schema_name: str) -> tuple[Document | None, list[Finding]]:

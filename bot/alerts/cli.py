@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from bot.alerts.check import render_check, run_check
 from bot.alerts.drift import DriftReport, check_drift
 from bot.alerts.payload import dispatch_payload, parse_alert_group
 from bot.alerts.prometheus import HttpPrometheus, PrometheusEvidence
-from bot.alerts.rules import render_rules
+from bot.alerts.rules import DEPLOYED_RULES, render_rules
 from bot.alerts.runbooks import Walk, walk
 from bot.alerts.services import intake_services
 from bot.alerts.slo import Alerting
@@ -41,7 +42,13 @@ def add_alert_commands(top: Any) -> None:
         metavar="N",
         help="divide every window by N (short windows for tests)",
     )
-    p.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    out.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit 1, with the difference, when {DEPLOYED_RULES} is not what would be generated",
+    )
     p.set_defaults(handler=slo_rules)
 
     book = top.add_parser("runbook", help="runbooks: decision trees for known failure modes")
@@ -97,7 +104,8 @@ def _root(args: argparse.Namespace) -> Path:
 
 
 def slo_rules(args: argparse.Namespace) -> int:
-    catalog = require_catalog(_root(args))
+    root = _root(args)
+    catalog = require_catalog(root)
     slos = catalog.slos
     if args.window_scale is not None:
         if args.window_scale <= 0:
@@ -108,12 +116,37 @@ def slo_rules(args: argparse.Namespace) -> int:
         text = render_rules(slos)
     except ValueError as exc:  # a window scaled below a millisecond
         raise InputError(f"cannot generate the rules: {exc}") from exc
+    if args.check:
+        return _check_deployed(root, text)
     if args.output is None:
         sys.stdout.write(text)
     else:
         atomic_write(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _check_deployed(root: Path, text: str) -> int:
+    path = root / DEPLOYED_RULES
+    try:
+        deployed = path.read_text(encoding="utf-8") if path.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {DEPLOYED_RULES}: {exc}") from exc
+    if deployed == text:
+        print(f"{DEPLOYED_RULES} is up to date")
+        return 0
+    diff = difflib.unified_diff(
+        deployed.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        f"{DEPLOYED_RULES} (committed)",
+        f"{DEPLOYED_RULES} (generated)",
+    )
+    sys.stdout.writelines(diff)
+    print(
+        f"{DEPLOYED_RULES} is out of date: infrabot slo rules --output {DEPLOYED_RULES}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _read_json(name: str) -> Any:

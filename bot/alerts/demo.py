@@ -29,7 +29,7 @@ from bot.alerts.monitoring import (
     start_serve,
 )
 from bot.alerts.prometheus import HttpPrometheus
-from bot.alerts.rules import render_rules
+from bot.alerts.rules import DEPLOYED_RULES, render_rules
 from bot.alerts.services import PROMETHEUS_ENV, intake_services
 from bot.demo import Narrator, scratch_copy
 from bot.estate.edit import atomic_write
@@ -48,6 +48,7 @@ def run_alert_demo(*, keep: bool, directory: Path | None, quiet: bool) -> int:
     def scale_windows(dest: Path) -> None:
         slo = dest / "infra" / "slo.yaml"
         slo.write_text(slo.read_text() + f"\nalerting:\n  window_scale: {WINDOW_SCALE}\n")
+        atomic_write(dest / DEPLOYED_RULES, render_rules(require_catalog(dest).slos))
         _commit(dest, f"Alert windows divided by {WINDOW_SCALE} for the demo")
 
     with scratch_copy(
