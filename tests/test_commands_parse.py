@@ -78,6 +78,13 @@ def test_oversized_comments_are_ignored_before_parsing() -> None:
     assert parse_comment("/plan\n" + "x" * 1000, author="bob") == PLAN
 
 
+def test_a_comment_of_exactly_the_limit_is_still_read() -> None:
+    at_limit = "/plan\n" + "é" * ((MAX_COMMENT_BYTES - 6) // 2)  # two bytes each in UTF-8
+    assert len(at_limit.encode()) == MAX_COMMENT_BYTES
+    assert parse_comment(at_limit, author="bob") == PLAN
+    assert isinstance(parse_comment(at_limit + "x", author="bob"), Ignore)
+
+
 REPLIES = [
     ("/Plan", "unknown command `/Plan`."),
     ("/deploy now", "unknown command `/deploy`."),
@@ -85,7 +92,11 @@ REPLIES = [
     ("@infrabot deploy", "unknown command `/deploy`."),
     ("@infrabot can you look?", "unknown command `/can`."),
     ("/apply -auto-approve", "unknown command `/apply` with `-auto-approve`"),
-    ("/plan web1 web2", "unknown command `/plan` with `web1` `web2`"),
+    ("/plan web1 web2", "unknown command `/plan` with `web1` `web2`:"),
+    ("@infrabot plan web1 web2", "unknown command `/plan` with `web1` `web2`:"),
+    ("/plan a b c d e", "unknown command `/plan` with `a` `b` `c`:"),  # three are enough
+    ("/plan " + "w" * 60, "unknown command `/plan` with `" + "w" * 40 + "`:"),
+    ("/plan <@>", "unknown command `/plan` with `?`:"),  # nothing safe left to echo
     ("/help me", "unknown command `/help` with `me`"),
 ]
 
@@ -162,5 +173,8 @@ def test_apply_with_anything_after_it_is_answered_not_run(suffix: str) -> None:
 
 def test_apply_with_an_explanation_below_is_answered() -> None:
     parsed = parse_comment("/apply\n\nonly after the freeze ends", author="bob")
-    assert isinstance(parsed, Reply) and "must be alone in its comment" in parsed.text
+    assert parsed == Reply(
+        text="`/apply` must be alone in its comment: nothing was applied. Other text could be "
+        "a condition I cannot read; comment `/apply` on its own when it holds."
+    )
     assert parse_comment("/apply\n\n", author="bob") == APPLY
