@@ -179,3 +179,14 @@ def test_a_forge_failure_keeps_the_record_for_the_next_runner(world: World) -> N
     assert [r.opened for r in done] == [True]
     assert retry_pending(_intake(world.record(), clock, forge)) == []
     assert len(forge.list_issues()) == 1
+
+
+def test_stale_alerts_and_a_resolve_without_a_ticket_open_nothing(world: World) -> None:
+    clock = Clock()
+    forge = FakeForge(clock=clock)
+    gone = alert("a", status="resolved", ends=T0.isoformat())
+    resolved = ingest(_intake(world.record(), clock, forge), payload("g1", gone))
+    stale_alert = alert("b", ends=(T0 - timedelta(hours=1)).isoformat())
+    stale = ingest(_intake(world.record(), clock, forge), payload("g2", stale_alert))
+    assert (resolved.ticket, stale.ticket, stale.stale) == (None, None, 1)
+    assert forge.list_issues() == [] and world.record().pending_groups() == []
