@@ -21,7 +21,7 @@ from bot.flow.verify import LocalVerifier
 from bot.forge.base import ConversationForge, Forge, Permission
 from bot.forge.github.forge import GitHubForge
 from bot.forge.github.settings import auth_from_env
-from bot.forge.github.stores import github_stores
+from bot.forge.github.stores import github_stores, on_github
 from bot.forge.local import LocalForge
 from bot.gitrepo import GitRepo
 from bot.ledger import EstateLock, IntentStore, Trajectory
@@ -119,8 +119,9 @@ class Stores:
 def make_stores(paths: Paths, forge: Forge) -> Stores:
     """Where the state lives (docs/adr/0013): on GitHub when the forge is GitHub and
     ``github.stores`` says so (the default: Actions runners keep nothing), else files and
-    SQLite under ``.infrabot/``."""
-    if isinstance(forge, GitHubForge) and forge.settings.stores == "github":
+    SQLite under ``.infrabot/``.  The alert record follows the same switch
+    (``bot.alerts.services.alert_record``)."""
+    if on_github(forge):
         found = github_stores(forge)
         return Stores(found.lock, found.intents, found.records, found.trajectory)
     return Stores(

@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 1. The payload is a frozen ``AlertGroup`` (``parse_alert_group``; bad input is an
    ``InputError``).
-2. ``AlertStore.record`` writes every alert not seen before, keyed by (fingerprint,
-   startsAt, status), in one transaction.  From here on nothing is lost: the caller (the
+2. ``AlertRecord.receive`` writes every alert not seen before, keyed by (fingerprint,
+   startsAt, status), in one write (a transaction in SQLite, one guarded file update on
+   GitHub's ledger branch).  From here on nothing is lost: the caller (the
    server's ``/alerts`` route, ``infrabot alert ingest``) may acknowledge.
 3. The group's *pending* deliveries (this one's and any an earlier crash or forge outage
    left behind) are worked in one go, then marked handled:
@@ -18,9 +19,11 @@ Theory of operation
    - a resolve for a group without a ticket opens nothing.
    A re-delivery has nothing pending and changes nothing.
 
-Intake groups deliveries by Alertmanager's ``groupKey`` and assumes one intake at a time
-per group (the server serialises ``/alerts``; a workflow's concurrency group does it on
-GitHub).
+Intake groups deliveries by Alertmanager's ``groupKey``; one intake at a time works a
+group's pending deliveries: the server serialises ``/alerts``, and on GitHub ``receive``
+claims the group in the same guarded write that records the alerts (a second runner
+records its alerts, then waits for the claim; ``docs/adr/0020``).  The claim ends with
+``mark_handled`` or, when the work fails, ``release``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from bot.alerts.payload import Alert, AlertGroup, parse_alert_group
 from bot.alerts.prometheus import PrometheusApi
 from bot.alerts.remedy import Remedy, plan_remedy
 from bot.alerts.runbooks import Evidence, NoEvidence, pick_runbook
-from bot.alerts.store import AlertStore, Delivery, History
+from bot.alerts.store import AlertRecord, Delivery, History
 from bot.alerts.tickets import (
     acceptance_for,
     preferred_runbook,
@@ -60,7 +63,7 @@ Recorder = Callable[[int, str, str, str, dict[str, Any], dict[str, Any]], None]
 @dataclass(frozen=True)
 class IntakeServices:
     forge: Forge
-    store: AlertStore
+    store: AlertRecord
     catalog: Catalog
     clock: Callable[[], datetime]
     record: Recorder
@@ -111,6 +114,8 @@ def _receive(services: IntakeServices, group_key: str, alerts: Sequence[Alert]) 
         result = _work(services, group_key, got.pending, got.history, base)
     except InfrabotError as exc:  # the forge failed: the record stays pending for a retry
         return base.model_copy(update={"pending": len(got.pending), "error": str(exc)})
+    finally:
+        services.store.release(group_key)  # a no-op once mark_handled ended the claim
     return result
 
 

@@ -10,8 +10,11 @@ from typing import Any
 from bot.alerts.catalog import require_catalog
 from bot.alerts.intake import IntakeServices
 from bot.alerts.prometheus import HttpPrometheus, PrometheusEvidence
-from bot.alerts.store import AlertStore
+from bot.alerts.store import AlertRecord, AlertStore
+from bot.config import Paths
 from bot.flow.services import Services
+from bot.forge.base import Forge
+from bot.forge.github.stores import github_stores, on_github
 
 
 def alert_db(home: Path) -> Path:
@@ -19,6 +22,14 @@ def alert_db(home: Path) -> Path:
 
 
 PROMETHEUS_ENV = "INFRABOT_PROMETHEUS_URL"
+
+
+def alert_record(paths: Paths, forge: Forge) -> AlertRecord:
+    """Where the alert record lives: the switch ``bot.wiring.make_stores`` uses (on GitHub's
+    ledger branch when the other stores are there, else SQLite under ``.infrabot/``)."""
+    if on_github(forge):
+        return github_stores(forge).alerts
+    return AlertStore(alert_db(paths.home))
 
 
 def intake_services(svc: Services, environ: Mapping[str, str] | None = None) -> IntakeServices:
@@ -39,7 +50,7 @@ def intake_services(svc: Services, environ: Mapping[str, str] | None = None) -> 
 
     return IntakeServices(
         forge=svc.forge,
-        store=AlertStore(alert_db(svc.paths.home)),
+        store=alert_record(svc.paths, svc.forge),
         catalog=require_catalog(svc.root),
         clock=svc.clock,
         record=record,

@@ -1,4 +1,7 @@
-"""The durable alert record (SQLite under ``.infrabot/``): deliveries and group tickets.
+"""The durable alert record: deliveries and group tickets.  ``AlertRecord`` is what
+intake, the check, drift and acceptance use; ``AlertStore`` is the SQLite one under
+``.infrabot/``; ``bot.forge.github.alerts.GitHubAlertRecord`` keeps it on the ledger branch
+for GitHub Actions runners, which keep nothing between runs (``docs/adr/0020``).
 
 Theory of operation: Alertmanager delivers at least once (retries, redundant instances,
 re-sends every ``repeat_interval``).  ``record`` inserts each alert keyed by
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from bot.alerts.payload import Alert
 from bot.ledger.sqlite import Database
@@ -64,7 +68,55 @@ class Delivery:
         return (self.alert.fingerprint, self.alert.starts_at.isoformat(), self.alert.status)
 
 
+class AlertRecord(Protocol):
+    """The alert record: every implementation keeps these promises (contract test:
+    ``tests/test_alerts_store_contract.py``)."""
+
+    def receive(
+        self, group_key: str, alerts: Sequence[Alert], now: datetime, flap_window: timedelta
+    ) -> Received:
+        """Record the alerts not seen before, durably (the caller may acknowledge once this
+        returns), and read what working the group needs: its pending deliveries, their
+        firing history within ``flap_window`` and its ticket.  Non-empty ``pending`` means
+        this caller works them now; it ends with ``mark_handled`` or ``release``."""
+        ...
+
+    def pending(self, group_key: str) -> list[Delivery]: ...
+
+    def pending_groups(self) -> list[str]: ...
+
+    def mark_handled(
+        self, deliveries: Sequence[Delivery], ticket: tuple[str, int, datetime] | None = None
+    ) -> None:
+        """Done with these deliveries; with ``ticket`` (group key, number, when) the group's
+        new ticket is recorded in the same write."""
+        ...
+
+    def release(self, group_key: str) -> None:
+        """Give up working the group (the work failed): its pending deliveries stay pending
+        for the next intake; nothing when this caller is not working it."""
+        ...
+
+    def latest(self, group_key: str) -> list[Alert]:
+        """The group's alerts as last received, one per fingerprint."""
+        ...
+
+    def open_firings(self, group_key: str) -> dict[str, str]:
+        """fingerprint -> startsAt of the group's firings that no resolve has ended yet."""
+        ...
+
+    def groups(self) -> list[tuple[str, int]]:
+        """(group key, ticket) of every group that has had a ticket, by ticket."""
+        ...
+
+    def ticket(self, group_key: str) -> int | None: ...
+
+    def set_ticket(self, group_key: str, ticket: int, now: datetime) -> None: ...
+
+
 class AlertStore:
+    """``AlertRecord`` in SQLite (one machine: ``infrabot serve`` serialises intake)."""
+
     def __init__(self, path: Path) -> None:
         self._db = Database(path, what="alert record", schema=_SCHEMA, version=1)
 
@@ -177,6 +229,9 @@ class AlertStore:
                 "WHERE fingerprint = ? AND starts_at = ? AND status = ?",
                 [d.key for d in deliveries],
             )
+
+    def release(self, group_key: str) -> None:
+        """Nothing to give up: SQLite's writers are serialised by its own lock."""
 
     def history(self, fingerprints: Sequence[str], since: datetime) -> dict[str, History]:
         """For each fingerprint: firings received since ``since`` and its earliest start."""

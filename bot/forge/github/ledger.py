@@ -103,10 +103,13 @@ class LedgerBranch:
         return [f.name for f in found] if isinstance(found, list) else []
 
     def update(self, path: str, change: Callable[[bytes | None], bytes], message: str) -> None:
-        """Write ``change(current content)`` to ``path``, redone when someone wrote first."""
+        """Write ``change(current content)`` to ``path``, redone when someone wrote first
+        (``change`` may run more than once); nothing when it changes nothing."""
         for attempt in range(self.attempts):
             current = self.read(path)
             content = change(current[0] if current else None)
+            if current is not None and content == current[0]:
+                return  # nothing changed: no commit
             if self._put(path, content, current[1] if current else None, message):
                 return
             self.sleep(self.pause * (attempt + 1) * (1 + random.random()))

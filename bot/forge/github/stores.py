@@ -1,8 +1,10 @@
-"""The four stores on GitHub, composed once (``docs/adr/0013``; wired in ``bot.wiring``).
+"""The stores on GitHub, composed once (``docs/adr/0013``; wired in ``bot.wiring``).
 
 The lock and the intents are refs (``refs.py``); trajectories, plans and the estate's
 records are files on the ledger branch, and each PR's check rides in its status comment
-(``ledger.py``).  Each runner makes its own set; they meet only on GitHub.
+(``ledger.py``); the alert record is one file per alert group there too (``alerts.py``,
+``docs/adr/0020``).  Each runner makes its own set; they meet only on GitHub.
+``on_github`` is the one switch between these and the local stores.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeGuard
 
+from bot.forge.base import Forge
+from bot.forge.github.alerts import GitHubAlertRecord
 from bot.forge.github.forge import GitHubForge
 from bot.forge.github.ledger import GitHubRecords, GitHubTrajectory, LedgerBranch
 from bot.forge.github.refs import GitHubIntents, GitHubLock, Liveness, Refs
@@ -24,12 +29,20 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def on_github(forge: Forge) -> TypeGuard[GitHubForge]:
+    """Does the bot's state live on GitHub?  When the forge is GitHub and ``github.stores``
+    says so (the default: Actions runners keep nothing); else files and SQLite under
+    ``.infrabot/``."""
+    return isinstance(forge, GitHubForge) and forge.settings.stores == "github"
+
+
 @dataclass(frozen=True)
 class GitHubStores:
     lock: GitHubLock
     intents: GitHubIntents
     records: GitHubRecords
     trajectory: GitHubTrajectory
+    alerts: GitHubAlertRecord
 
 
 def github_stores(
@@ -54,4 +67,5 @@ def github_stores(
         intents=GitHubIntents(refs, liveness),
         records=GitHubRecords(ledger, forge, scrubber),
         trajectory=GitHubTrajectory(ledger, scrubber),
+        alerts=GitHubAlertRecord(ledger, scrubber, clock=clock, sleep=sleep),
     )
