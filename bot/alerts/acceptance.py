@@ -265,16 +265,18 @@ def _reworked(
 ) -> None:
     walked = ""
     if remedy is not None and remedy.walk is not None:
-        steps = " → ".join(f"`{v.step}`" for v in remedy.walk.path)
+        path = remedy.walk.path
+        steps = " → ".join(f"`{v.step}`" for v in path) + f" → `{remedy.walk.step}`"
         walked = (
             f"\n\nThe runbook `{remedy.runbook}` was walked again with the evidence now "
-            f"({steps}): {text(remedy.reason)}; the request: {code(remedy.request or '')}."
+            f"({steps}): {text(remedy.reason.rstrip('.'))}. The request: "
+            f"{code(remedy.request or '')}."
         )
     services.forge.ensure_comment(
         ticket,
         topic,
         f"### The fix did not stick: the work is reopened\n\n{acc.text}\n\n"
-        f"Measured {fenced(failed.measured)}{walked}\n\nNext: {why}.",
+        f"Measured:\n\n{fenced(failed.measured)}{walked}\n\n**Next:** {why}.",
     )
 
 
