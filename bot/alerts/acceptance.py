@@ -160,7 +160,8 @@ def rework_ticket(
 ) -> Verdict | None:
     """Did ticket ``ticket``'s last remediation fail (recorded once), and if its work is
     reopened: wait for its open PR, leave it to the person it was given to, ask a person,
-    or draft the next attempt.  None: no failed attempt to act on (judge it as usual)."""
+    or draft the next attempt.  None: nothing to do now (judge it as usual: a ticket whose
+    fix failed still closes once its criterion holds for the duration)."""
     acc = acceptance_for(labels, services.catalog)
     trail = read_trail(rework.trajectory(ticket))
     last = trail.latest
@@ -205,14 +206,15 @@ def rework_ticket(
     failed = Verdict(ticket=ticket, state="failed", detail=last.measured)
     topic = f"rework-{last.pr}" + ("" if failed_now else "-resumed")
     if step in ("wait", "labelled"):
-        if failed_now:
-            why = (
-                "a pull request of this ticket is open: it is the next attempt"
-                if step == "wait"
-                else f"the ticket is labelled `{NEEDS_HUMAN}`: the bot drafts nothing until a "
-                "person removes the label"
-            )
-            _reworked(services, ticket, topic, acc, last, why)
+        if not failed_now:  # judged as usual: the criterion may still come back and close it
+            return None
+        why = (
+            "a pull request of this ticket is open: it is the next attempt"
+            if step == "wait"
+            else f"the ticket is labelled `{NEEDS_HUMAN}`: the bot drafts nothing until a "
+            "person removes the label"
+        )
+        _reworked(services, ticket, topic, acc, last, why)
         return failed
     if step == "escalate":
         count = len(trail.failed_this_round)
