@@ -193,6 +193,8 @@ def rework_ticket(
         last = last.model_copy(update={"failed_at": now, "measured": measured})
         trail = trail.model_copy(update={"attempts": (*trail.attempts[:-1], last)})
         failed_now = True
+    if not trail.reopen_pending:
+        return None
     issue = services.forge.issue(ticket)
     pr_open = any(services.forge.pull_request(n).state == "open" for n in trail.prs)
     step = next_step(
