@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from conftest_alerts import alert, payload
 
+from bot.alerts.rules import DEPLOYED_RULES
 from bot.cli import main
 from bot.wiring import open_services
 
@@ -180,6 +181,8 @@ def test_check_drafts_its_tickets_pr_and_the_next_attempt_when_a_fix_does_not_st
     invariant's 2 s have passed, so the next check drafts the next attempt, once."""
     slo = repo / "infra" / "slo.yaml"
     slo.write_text(slo.read_text() + "\nalerting:\n  window_scale: 60\n")
+    rules = repo / DEPLOYED_RULES  # regenerated with the SLOs, as validation asks
+    assert run(capsys, "slo", "rules", "--output", str(rules))[0] == 0
     subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qam", "short windows"],
         cwd=repo,
