@@ -274,6 +274,16 @@ def test_close_issue_with_a_comment_is_idempotent(world: World) -> None:
     assert world.people.list_issues("open") == []
 
 
+def test_labels_are_added_once_and_removed(world: World) -> None:
+    issue = world.people.create_issue("t", "b", "bob")
+    world.forge.add_labels(issue.number, "alert", "needs-human")
+    world.forge.add_labels(issue.number, "needs-human")
+    assert sorted(world.forge.issue(issue.number).labels) == ["alert", "needs-human"]
+    world.forge.remove_label(issue.number, "needs-human")
+    world.forge.remove_label(issue.number, "never-there")
+    assert world.forge.issue(issue.number).labels == ("alert",)
+
+
 def test_merge_then_no_more_reviews_and_head_is_frozen(world: World) -> None:
     number = _open(world)
     head = world.forge.pull_request(number).head_sha

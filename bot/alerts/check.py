@@ -7,6 +7,11 @@ that runs every few minutes updates the ticket instead of re-firing it; a series
 longer violates is resolved (a comment on the ticket).  When Prometheus cannot be reached
 nothing is opened, updated or resolved: missing data is not evidence.  A query Prometheus
 rejects is reported (and commented on the item's ticket, if it has one).
+
+Given a ``Rework`` (the CLI builds it from the bot's services), a ticket the check opens
+gets its runbook's remediation PR exactly as an Alertmanager group's does (``draft_opened``,
+the path ``handle_alert`` takes), and acceptance reopens the work of tickets whose fix did
+not stick (``bot.alerts.acceptance``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.alerts.acceptance import Verdict, verify_tickets
-from bot.alerts.intake import IntakeServices, ingest, retry_pending
+from bot.alerts.acceptance import Rework, Verdict, verify_tickets
+from bot.alerts.intake import IngestResult, IntakeServices, ingest, retry_pending
 from bot.alerts.payload import AlertGroup
 from bot.alerts.prometheus import PrometheusApi, QueryFailed, QueryOk
+from bot.alerts.remedy import Drafted, draft_opened
 from bot.alerts.rules import INVARIANT_ALERT, SLO_ALERT, burn_expr
 from bot.alerts.tickets import fenced
 
@@ -38,6 +44,8 @@ class ItemResult(BaseModel):
     violations: int = 0
     message: str = ""
     ticket: int | None = None
+    drafted: Drafted | None = None
+    """For a ticket this check opened whose runbook recommends a change: its PR."""
 
 
 class CheckReport(BaseModel):
@@ -81,7 +89,9 @@ def _items(services: IntakeServices) -> list[_Item]:
     return out
 
 
-def run_check(services: IntakeServices, api: PrometheusApi) -> CheckReport:
+def run_check(
+    services: IntakeServices, api: PrometheusApi, rework: Rework | None = None
+) -> CheckReport:
     items = _items(services)
     answers = [api.query(item.query) for item in items]
     down = next((a for a in answers if isinstance(a, QueryFailed) and a.kind == "down"), None)
@@ -99,11 +109,18 @@ def run_check(services: IntakeServices, api: PrometheusApi) -> CheckReport:
             firing[item.group] += [
                 ({**s.labels, **item.labels}, item.labels) for s in answer.samples
             ]
-    tickets = {
+    ingested = {
         group: _ingest_group(services, group, series)
         for group, series in firing.items()
         if group not in rejected  # half an answer is no answer: resolve nothing on it
     }
+    draft = rework.draft if rework is not None else None
+    drafted = {
+        group: draft_opened(result, draft)
+        for group, result in ingested.items()
+        if result is not None
+    }
+    tickets = {group: r.ticket for group, r in ingested.items() if r is not None}
     results = []
     for item, answer in zip(items, answers, strict=True):
         if isinstance(answer, QueryFailed):
@@ -117,9 +134,10 @@ def run_check(services: IntakeServices, api: PrometheusApi) -> CheckReport:
                 state="violated" if answer.samples else "ok",
                 violations=len(answer.samples),
                 ticket=tickets.get(item.group) or services.store.ticket(item.group),
+                drafted=drafted.pop(item.group, None),  # once per group
             )
         )
-    verdicts = verify_tickets(services, api)
+    verdicts = verify_tickets(services, api, rework)
     return CheckReport(prometheus="up", items=tuple(results), acceptance=tuple(verdicts))
 
 
@@ -145,7 +163,7 @@ def _rejected(services: IntakeServices, item: _Item, message: str) -> ItemResult
 
 def _ingest_group(
     services: IntakeServices, group: str, series: list[tuple[dict[str, str], dict[str, str]]]
-) -> int | None:
+) -> IngestResult | None:
     """Firing for each violating series (keeping its first start), resolved for the group's
     series that no longer violate; one intake call for the group."""
     started = services.store.open_firings(group)
@@ -161,7 +179,7 @@ def _ingest_group(
         if fp not in current:
             alerts.append(_alert("resolved", known.get(fp, {}), fp, start, now.isoformat()))
     if not alerts:
-        return services.store.ticket(group)
+        return None
     payload = AlertGroup.model_validate(
         {
             "version": "4",
@@ -171,7 +189,7 @@ def _ingest_group(
             "alerts": alerts,
         }
     )
-    return ingest(services, payload).ticket
+    return ingest(services, payload)
 
 
 def _alert(
@@ -202,8 +220,18 @@ def render_check(report: CheckReport) -> str:
         extra = f": {item.message}" if item.message else ""
         count = f" ({item.violations} series)" if item.violations else ""
         lines.append(f"{mark:9} {item.kind} {item.name}{count}{ticket}{extra}")
+        if item.drafted is not None:
+            lines.append(f"{'drafted':9} {item.drafted.message}")
     for v in report.acceptance:
         verb = "closed" if v.closed else v.state.replace("_", " ")
+        if v.state == "failed":
+            verb = "the fix did not stick" + (
+                f"; next attempt PR #{v.pr}"
+                if v.pr
+                else "; labelled needs-human"
+                if v.escalated
+                else ""
+            )
         lines.append(
             f"{'accepted' if v.closed else 'open':9} ticket #{v.ticket}: {verb}: {v.detail}"
         )

@@ -8,6 +8,7 @@ import difflib
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,12 @@ def add_alert_commands(top: Any) -> None:
         "--no-drift",
         action="store_true",
         help="skip the check run of the whole estate against the base branch",
+    )
+    p.add_argument(
+        "--no-draft",
+        action="store_true",
+        help="judge, comment and escalate, but draft no remediation PR (for a job that holds "
+        "no engine or push credentials); a later check that drafts catches up",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=check)
@@ -226,8 +233,12 @@ def check(args: argparse.Namespace) -> int:
     svc = open_services(args.repo or Path.cwd(), progress_printer(args.quiet or args.json))
     url = _prometheus_url(args, "http://127.0.0.1:9090")
     assert url is not None
-    intake = intake_services(svc)
-    report = run_check(intake, HttpPrometheus(url))
+    from bot.alerts.flow import rework
+
+    api = HttpPrometheus(url)
+    # the runbook walked again after a failed fix asks the Prometheus this check queries
+    intake = replace(intake_services(svc), evidence=PrometheusEvidence(api), prometheus=api)
+    report = run_check(intake, api, rework(svc, draft=not args.no_draft))
     drift = None if args.no_drift else check_drift(svc, intake)
     text = render_check(report) + ("" if drift is None else "\n" + render_drift_line(drift))
     emit(args, {"check": report, "drift": drift}, text)

@@ -19,11 +19,15 @@ A high-risk action is drafted too, but its ticket and PR say that a person must 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.runbooks import Evidence, Runbook, Walk, walk
+
+if TYPE_CHECKING:
+    from bot.alerts.intake import IngestResult
 
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LABEL_REF = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -47,6 +51,29 @@ class Remedy(BaseModel):
     @property
     def needs_approval(self) -> bool:
         return self.walk is None or self.walk.needs_approval
+
+
+class Drafted(BaseModel):
+    """What drafting a remedy gave: the PR opened (None: none, ``message`` says why)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pr: int | None
+    message: str
+
+
+Draft = Callable[[int, Remedy], Drafted]
+"""Draft ticket ``n``'s remedy into a validated, dry-run PR (``bot.alerts.flow``)."""
+
+
+def draft_opened(result: IngestResult, draft: Draft | None) -> Drafted | None:
+    """The remediation PR of a ticket intake opened just now, when its runbook recommends a
+    change: the one path for ``/alerts`` (``handle_alert``) and ``infrabot check``.  None:
+    nothing to draft (no ticket opened now, a human's remedy, or no drafting here)."""
+    remedy = result.remedy
+    if draft is None or not (result.opened and result.ticket and remedy and remedy.drafts):
+        return None
+    return draft(result.ticket, remedy)
 
 
 def bind_request(template: str, labels: Mapping[str, str]) -> tuple[str | None, str]:

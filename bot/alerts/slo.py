@@ -178,6 +178,9 @@ class Alerting(_Frozen):
     tiers: tuple[BurnTier, ...] = Field(default=WORKBOOK_TIERS, min_length=1)
     window_scale: float = Field(default=1, gt=0)
     """Every window (and each invariant's ``for``) is divided by this: 720 turns 1h into 5s."""
+    remediation_attempts: int = Field(default=2, ge=1, le=20)
+    """Remediations of one ticket that may apply and fail acceptance before the bot stops
+    drafting and asks a person (label ``needs-human``)."""
 
     def scaled(self, duration: str) -> str:
         return prom_duration(seconds(duration) / self.window_scale)

@@ -164,6 +164,14 @@ class Forge(Protocol):
 
     def close_issue(self, number: int, comment: str | None = None) -> None: ...
 
+    def add_labels(self, number: int, *labels: str) -> None:
+        """Add labels to issue ``number`` (one it already has is kept once)."""
+        ...
+
+    def remove_label(self, number: int, label: str) -> None:
+        """Remove ``label`` from issue ``number`` (absent: nothing happens)."""
+        ...
+
     def create_issue(
         self, title: str, body: str, author: str, *, labels: Sequence[str] = ()
     ) -> Issue: ...

@@ -184,6 +184,16 @@ class FakeForge:
         elif number in self._prs and self._prs[number].state == "open":
             self._prs[number] = self._prs[number].model_copy(update={"state": "closed"})
 
+    def add_labels(self, number: int, *labels: str) -> None:
+        issue = self.issue(number)
+        merged = tuple(dict.fromkeys((*issue.labels, *labels)))
+        self._issues[number] = issue.model_copy(update={"labels": merged})
+
+    def remove_label(self, number: int, label: str) -> None:
+        issue = self.issue(number)
+        kept = tuple(x for x in issue.labels if x != label)
+        self._issues[number] = issue.model_copy(update={"labels": kept})
+
     # -- the local forge's extras, so tests can play the people ------------------------
 
     def create_issue(

@@ -343,6 +343,20 @@ class LocalForge:
                 "UPDATE items SET state = 'closed' WHERE number = ? AND state = 'open'", (number,)
             )
 
+    def add_labels(self, number: int, *labels: str) -> None:
+        self._relabel(number, lambda had: [*had, *(x for x in labels if x not in had)])
+
+    def remove_label(self, number: int, label: str) -> None:
+        self._relabel(number, lambda had: [x for x in had if x != label])
+
+    def _relabel(self, number: int, change: Callable[[list[str]], list[str]]) -> None:
+        with self.db.transaction(write=True) as conn:
+            row = self._item(conn, number)
+            labels = change(list(json.loads(row["labels"])))
+            conn.execute(
+                "UPDATE items SET labels = ? WHERE number = ?", (json.dumps(labels), number)
+            )
+
     # -- what the CLI adds (not in the protocol) --------------------------------------
 
     def create_issue(

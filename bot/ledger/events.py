@@ -46,6 +46,12 @@ STEPS: dict[str, str] = {
     "lock.acquired": "The estate lock was taken (or taken over from a dead process).",
     "lock.released": "The estate lock was released by its holder or by /unlock.",
     "lock.kept": "An /unlock was refused: the lock belongs to an apply that is running.",
+    "acceptance.failed": "An alert ticket's remediation applied, its criterion's duration "
+    "passed, and it is violated now (or the alert fired again): that attempt failed.",
+    "work.reopened": "After a failed attempt the runbook was walked again and the next "
+    "remediation drafted on the same ticket (detail: the new PR, if one opened).",
+    "ticket.escalated": "Fixes did not stick (or the runbook recommends no change): the ticket "
+    "was labelled needs-human and a person asked for help; no more drafts until the label goes.",
     "issue.closed": "The ticket was closed because its change was applied and verified.",
     "revert.opened": "A pull request reverting an applied change was opened.",
 }
