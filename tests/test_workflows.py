@@ -161,3 +161,28 @@ def test_alerts_arrive_by_repository_dispatch_as_a_file() -> None:
     # no concurrency group: GitHub would cancel all but one pending delivery; the alert
     # record's per-group claim keeps concurrent runs to one ticket (docs/adr/0020)
     assert "concurrency" not in job
+
+
+DRAFTING = ("infrabot-tickets.yml", "infrabot-alerts.yml", "infrabot-check.yml")
+"""Workflows whose job may draft a PR: from an issue, an alert, or a check's ticket."""
+
+
+@pytest.mark.parametrize("name", DRAFTING)
+def test_every_drafting_job_has_what_drafting_needs(name: str) -> None:
+    """A remediation PR is drafted like a person's: branch pushed, PR opened, statuses set,
+    by the App (so the PR's own checks run), with the engine and the dry-run's credentials,
+    from a checkout with history.  Granting less fails only on GitHub, at the first alert."""
+    [job] = _jobs(WORKFLOWS / name).values()
+    for scope in ("contents", "issues", "pull-requests", "statuses"):
+        assert job["permissions"].get(scope) == "write", (name, scope)
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0, name
+    env = next(s for s in job["steps"] if "infrabot " in s.get("run", ""))["env"]
+    for secret in (
+        "INFRABOT_APP_ID",
+        "INFRABOT_APP_INSTALLATION_ID",
+        "INFRABOT_APP_PRIVATE_KEY",
+        "ANTHROPIC_API_KEY",
+        "INFRABOT_ESTATE_SSH_KEY",
+    ):
+        assert secret in env, (name, secret)
