@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -387,34 +389,83 @@ def test_a_timed_out_run_ends_the_task_it_was_running(
 ) -> None:
     task = f"sleep {2 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
 
-    def until_the_task_runs() -> None:
-        deadline = time.monotonic() + 60
-        while not _processes_running(task) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
     try:
-        run = _timed_out_run(tmp_path, monkeypatch, task, until_the_task_runs)
+        run = _timed_out_run(tmp_path, monkeypatch, task, lambda: _wait_until_running(task))
         assert run.status is RunStatus.UNKNOWN
-        deadline = time.monotonic() + 10
-        while _processes_running(task) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _processes_running(task) == [], "the timed-out task is still running"
+        assert _wait_until_gone(task) == [], "the timed-out task is still running"
     finally:
         _end_what_is_left(tmp_path)
 
 
+def _wait_until_running(task: str) -> None:
+    deadline = time.monotonic() + 60
+    while not _processes_running(task) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_running(task), f"{task} never started"
+
+
+def _wait_until_gone(task: str) -> list[int]:
+    deadline = time.monotonic() + 10
+    while _processes_running(task) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _processes_running(task)
+
+
 def test_an_interrupted_run_takes_ansible_down_with_it(tmp_path: Path) -> None:
+    task = f"sleep {3 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
+
     def buggy_progress(line: str) -> None:
         if line == "web1: sleep":
+            _wait_until_running(task)
             raise RuntimeError("a bug in the progress callback")
 
     # Holding on to the exception keeps pexpect's child object alive: nothing reaps it but us.
-    with pytest.raises(RuntimeError, match="a bug in the progress callback") as caught:
-        AnsibleRunner().run(request(tmp_path, SLEEPY, check=False), buggy_progress)
-    deadline = time.monotonic() + 5
-    while _children_of_this_process() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _children_of_this_process() == [], caught.value
+    try:
+        with pytest.raises(RuntimeError, match="a bug in the progress callback") as caught:
+            req = request(tmp_path, SLEEPY.replace("sleep 30", task), check=False)
+            AnsibleRunner().run(req, buggy_progress)
+        deadline = time.monotonic() + 5
+        while _children_of_this_process() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children_of_this_process() == [], caught.value
+        assert _wait_until_gone(task) == [], "the interrupted run's task is still running"
+    finally:
+        _end_what_is_left(tmp_path)
+
+
+# A bot process running one apply: the serve worker child, or `infrabot pr apply`.
+ANOTHER_BOT = """\
+import sys
+from pathlib import Path
+from bot.execute import AnsibleRunner, RunRequest
+AnsibleRunner().run(RunRequest.model_validate_json(Path(sys.argv[1]).read_text()))
+"""
+
+
+def test_ending_a_run_spares_another_runs_task_and_a_killed_bot_ends_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs at once: the first one's timeout ends its own task only; SIGKILL to the
+    other bot process (no exception path runs there) still ends the other run's task."""
+    theirs = f"sleep {4 * TIMEOUT + os.getpid() % 10_000}"
+    ours = f"sleep {5 * TIMEOUT + os.getpid() % 10_000}"
+    other = request(tmp_path / "other", SLEEPY.replace("sleep 30", theirs), check=False)
+    spec = write(tmp_path / "other.json", other.model_dump_json())
+    bot = subprocess.Popen([sys.executable, "-c", ANOTHER_BOT, str(spec)])
+    try:
+        _wait_until_running(theirs)
+        run = _timed_out_run(tmp_path, monkeypatch, ours, lambda: _wait_until_running(ours))
+        assert run.status is RunStatus.UNKNOWN
+        assert _wait_until_gone(ours) == [], "the timed-out task is still running"
+        assert _processes_running(theirs), "the other run's task was ended too"
+        assert bot.poll() is None
+        bot.kill()
+        bot.wait()
+        assert _wait_until_gone(theirs) == [], "a killed bot's run goes on"
+    finally:
+        bot.kill()
+        bot.wait()
+        _end_what_is_left(tmp_path)
 
 
 def test_a_broken_playbook_fails_before_any_task(tmp_path: Path) -> None:

@@ -109,8 +109,13 @@ class _Ended(Exception):
         self.signum = signum
 
 
+_ending: list[int] = []
+
+
 def _raise_ended(signum: int, _frame: object) -> None:
-    raise _Ended(signum)
+    if not _ending:  # once: a second signal (SIGHUP and SIGTERM both come when the bot
+        _ending.append(signum)  # dies) must not interrupt the ending itself
+        raise _Ended(signum)
 
 
 def main(argv: list[str]) -> int:
