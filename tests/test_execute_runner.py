@@ -276,14 +276,18 @@ def test_the_bots_secrets_never_reach_the_run_or_its_artifacts(
 
 
 def _children_of_this_process() -> list[int]:
-    """Live (not zombie) children: ansible-playbook while a run is going on."""
-    me, pids = os.getpid(), []
+    """Live (not zombie) children: the run guard while a run is going on."""
+    return _children_of(os.getpid())
+
+
+def _children_of(parent: int) -> list[int]:
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
         except OSError:
             continue
-        if int(ppid) == me and state != "Z":
+        if int(ppid) == parent and state != "Z":
             pids.append(int(stat.parent.name))
     return pids
 
@@ -299,20 +303,31 @@ SLEEPY = """\
     """
 
 
-def test_a_killed_run_leaves_its_hosts_unknown(tmp_path: Path) -> None:
+def test_a_killed_run_leaves_its_hosts_unknown_and_its_task_ended(tmp_path: Path) -> None:
+    """ansible-playbook killed from outside (the OOM killer, a person): the run's task,
+    under a worker in a session of its own, ends with it."""
+    task = f"sleep {6 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
+
     def kill_ansible(line: str) -> None:
         if line == "web1: sleep":
-            for pid in _children_of_this_process():  # ansible-playbook, under its pty
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            _wait_until_running(task)
+            for guard in _children_of_this_process():
+                for pid in _children_of(guard):  # ansible-playbook, under the run guard
+                    os.kill(pid, signal.SIGKILL)
 
-    run = AnsibleRunner().run(request(tmp_path, SLEEPY, check=False), kill_ansible)
-    assert run.status is RunStatus.UNKNOWN and not run.ok
-    assert run.error == (
-        "the run ended without a recap (ansible-playbook was killed): the state of hosts web1 "
-        "is unknown; the next run will reconcile"
-    )
-    assert run.duration_s < 20
-    assert by_task(run)["first"].status == "ok"
+    try:
+        req = request(tmp_path, SLEEPY.replace("sleep 30", task), check=False)
+        run = AnsibleRunner().run(req, kill_ansible)
+        assert run.status is RunStatus.UNKNOWN and not run.ok
+        assert run.error == (
+            "the run ended without a recap (ansible-playbook was killed): the state of hosts "
+            "web1 is unknown; the next run will reconcile"
+        )
+        assert run.duration_s < 20
+        assert by_task(run)["first"].status == "ok"
+        assert _wait_until_gone(task) == [], "the killed run's task is still running"
+    finally:
+        _end_what_is_left(tmp_path)
 
 
 class JumpingClock:

@@ -182,6 +182,7 @@ def find_guard(tag: str) -> int | None:
 if __name__ == "__main__":
     code = main(sys.argv)
     if code < 0:  # ansible-playbook died of a signal: die of it too, so the bot sees it
-        signal.signal(-code, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     sys.exit(code)
