@@ -16,7 +16,7 @@ import pytest
 
 import bot.execute.ansible
 from bot.errors import InfrabotError
-from bot.execute import AnsibleRunner, FakeRunner, RunRequest
+from bot.execute import AnsibleRunner, FakeRunner, RunRequest, guard
 from bot.model import DryRun, RunStatus, TaskResult
 
 pytestmark = pytest.mark.integration
@@ -276,8 +276,14 @@ def test_the_bots_secrets_never_reach_the_run_or_its_artifacts(
 
 
 def _children_of_this_process() -> list[int]:
-    """Live (not zombie) children: the run guard while a run is going on."""
-    return _children_of(os.getpid())
+    """Live (not zombie) run guards started by this process: one while a run is going on
+    (other children, a fixture's server, are not the run's)."""
+    found = []
+    for pid in _children_of(os.getpid()):
+        with contextlib.suppress(OSError):
+            if guard.GUARD.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
 
 
 def _children_of(parent: int) -> list[int]:
@@ -311,8 +317,8 @@ def test_a_killed_run_leaves_its_hosts_unknown_and_its_task_ended(tmp_path: Path
     def kill_ansible(line: str) -> None:
         if line == "web1: sleep":
             _wait_until_running(task)
-            for guard in _children_of_this_process():
-                for pid in _children_of(guard):  # ansible-playbook, under the run guard
+            for parent in _children_of_this_process():
+                for pid in _children_of(parent):  # ansible-playbook, under the run guard
                     os.kill(pid, signal.SIGKILL)
 
     try:
