@@ -212,6 +212,34 @@ def test_a_merge_while_another_apply_holds_the_lock_is_refused(
     holder = lock.holder()
     assert holder is not None and holder.holder == 99  # the other apply keeps its lock
     lock.release(99)
+    # The same PR, applied by another process (`infrabot serve` on an /apply while an
+    # operator runs `infrabot pr apply`): the second one is refused, it does not re-enter.
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOR_PR, str(repo / ".infrabot/ledger.db"), str(number)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "held\n"
+        for argv in (("comment", str(number), "/apply"), ("merge", str(number))):
+            code, out, _ = run(capsys, "pr", *argv, "--as", "alice")
+            assert code == 1 and "refused" in out, out
+            assert f"PR #{number} is already being applied by process {other.pid}" in out
+        assert git(repo, "rev-parse", "main") == head
+        assert not (repo / ".infrabot/estate").exists()  # nothing was applied
+    finally:
+        other.communicate("")
+
+
+HOLD_FOR_PR = """\
+import sys
+from pathlib import Path
+from bot.ledger import EstateLock
+with EstateLock(Path(sys.argv[1])).held(int(sys.argv[2])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
 
 
 def test_cli_errors_are_one_line_without_traceback(

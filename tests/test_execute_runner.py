@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import ansible_runner.runner
 import pytest
 
+import bot.execute.ansible
 from bot.errors import InfrabotError
-from bot.execute import AnsibleRunner, FakeRunner, RunRequest
+from bot.execute import AnsibleRunner, FakeRunner, RunRequest, guard
 from bot.model import DryRun, RunStatus, TaskResult
 
 pytestmark = pytest.mark.integration
@@ -274,14 +276,24 @@ def test_the_bots_secrets_never_reach_the_run_or_its_artifacts(
 
 
 def _children_of_this_process() -> list[int]:
-    """Live (not zombie) children: ansible-playbook while a run is going on."""
-    me, pids = os.getpid(), []
+    """Live (not zombie) run guards started by this process: one while a run is going on
+    (other children, a fixture's server, are not the run's)."""
+    found = []
+    for pid in _children_of(os.getpid()):
+        with contextlib.suppress(OSError):
+            if guard.GUARD.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def _children_of(parent: int) -> list[int]:
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
         except OSError:
             continue
-        if int(ppid) == me and state != "Z":
+        if int(ppid) == parent and state != "Z":
             pids.append(int(stat.parent.name))
     return pids
 
@@ -297,36 +309,44 @@ SLEEPY = """\
     """
 
 
-def test_a_killed_run_leaves_its_hosts_unknown(tmp_path: Path) -> None:
+def test_a_killed_run_leaves_its_hosts_unknown_and_its_task_ended(tmp_path: Path) -> None:
+    """ansible-playbook killed from outside (the OOM killer, a person): the run's task,
+    under a worker in a session of its own, ends with it."""
+    task = f"sleep {6 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
+
     def kill_ansible(line: str) -> None:
         if line == "web1: sleep":
-            for pid in _children_of_this_process():  # ansible-playbook, under its pty
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            _wait_until_running(task)
+            for parent in _children_of_this_process():
+                for pid in _children_of(parent):  # ansible-playbook, under the run guard
+                    os.kill(pid, signal.SIGKILL)
 
-    run = AnsibleRunner().run(request(tmp_path, SLEEPY, check=False), kill_ansible)
-    assert run.status is RunStatus.UNKNOWN and not run.ok
-    assert run.error == (
-        "the run ended without a recap (ansible-playbook was killed): the state of hosts web1 "
-        "is unknown; the next run will reconcile"
-    )
-    assert run.duration_s < 20
-    assert by_task(run)["first"].status == "ok"
+    try:
+        req = request(tmp_path, SLEEPY.replace("sleep 30", task), check=False)
+        run = AnsibleRunner().run(req, kill_ansible)
+        assert run.status is RunStatus.UNKNOWN and not run.ok
+        assert run.error == (
+            "the run ended without a recap (ansible-playbook was killed): the state of hosts "
+            "web1 is unknown; the next run will reconcile"
+        )
+        assert run.duration_s < 20
+        assert by_task(run)["first"].status == "ok"
+        assert _wait_until_gone(task) == [], "the killed run's task is still running"
+    finally:
+        _end_what_is_left(tmp_path)
 
 
 class JumpingClock:
-    """ansible-runner's clock, put ahead past the timeout once the endless task started.  The
-    run's timeout then fires while that task runs, and never before: with a wall-clock
+    """The run's timeout clock, put ahead past the timeout once the endless task started.
+    The timeout then fires while that task runs, and never before: with a wall-clock
     timeout of a few seconds a loaded machine could still be starting ansible-playbook when
     it fired (a failed run, no task started) or, with a short task, finish first."""
 
     def __init__(self) -> None:
         self.ahead = 0.0
 
-    def time(self) -> float:
-        return time.time() + self.ahead
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(time, name)
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
 
 
 def _processes_running(argv: str) -> list[int]:
@@ -357,7 +377,7 @@ def _timed_out_run(
 ) -> DryRun:
     """A run whose 300 s timeout fires while ``task`` runs, by ansible-runner's clock."""
     clock = JumpingClock()
-    monkeypatch.setattr(ansible_runner.runner, "time", clock)
+    monkeypatch.setattr(bot.execute.ansible, "_clock", clock)
 
     def jump_when_it_sleeps(line: str) -> None:
         if line == "web1: sleep":
@@ -385,45 +405,88 @@ def test_a_timed_out_run_leaves_its_hosts_unknown(
         _end_what_is_left(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a timed-out run's task keeps running: ansible's workers call setsid, and "
-    "the SIGKILL to ansible-playbook's process group (ansible-runner's timeout, "
-    "bot.execute.ansible._kill_group) does not reach them",
-)
 def test_a_timed_out_run_ends_the_task_it_was_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task = f"sleep {2 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
 
-    def until_the_task_runs() -> None:
-        deadline = time.monotonic() + 60
-        while not _processes_running(task) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
     try:
-        run = _timed_out_run(tmp_path, monkeypatch, task, until_the_task_runs)
+        run = _timed_out_run(tmp_path, monkeypatch, task, lambda: _wait_until_running(task))
         assert run.status is RunStatus.UNKNOWN
-        deadline = time.monotonic() + 10
-        while _processes_running(task) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _processes_running(task) == [], "the timed-out task is still running"
+        assert _wait_until_gone(task) == [], "the timed-out task is still running"
     finally:
         _end_what_is_left(tmp_path)
 
 
+def _wait_until_running(task: str) -> None:
+    deadline = time.monotonic() + 60
+    while not _processes_running(task) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_running(task), f"{task} never started"
+
+
+def _wait_until_gone(task: str) -> list[int]:
+    deadline = time.monotonic() + 10
+    while _processes_running(task) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _processes_running(task)
+
+
 def test_an_interrupted_run_takes_ansible_down_with_it(tmp_path: Path) -> None:
+    task = f"sleep {3 * TIMEOUT + os.getpid() % 10_000}"  # ours alone
+
     def buggy_progress(line: str) -> None:
         if line == "web1: sleep":
+            _wait_until_running(task)
             raise RuntimeError("a bug in the progress callback")
 
     # Holding on to the exception keeps pexpect's child object alive: nothing reaps it but us.
-    with pytest.raises(RuntimeError, match="a bug in the progress callback") as caught:
-        AnsibleRunner().run(request(tmp_path, SLEEPY, check=False), buggy_progress)
-    deadline = time.monotonic() + 5
-    while _children_of_this_process() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _children_of_this_process() == [], caught.value
+    try:
+        with pytest.raises(RuntimeError, match="a bug in the progress callback") as caught:
+            req = request(tmp_path, SLEEPY.replace("sleep 30", task), check=False)
+            AnsibleRunner().run(req, buggy_progress)
+        deadline = time.monotonic() + 5
+        while _children_of_this_process() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children_of_this_process() == [], caught.value
+        assert _wait_until_gone(task) == [], "the interrupted run's task is still running"
+    finally:
+        _end_what_is_left(tmp_path)
+
+
+# A bot process running one apply: the serve worker child, or `infrabot pr apply`.
+ANOTHER_BOT = """\
+import sys
+from pathlib import Path
+from bot.execute import AnsibleRunner, RunRequest
+AnsibleRunner().run(RunRequest.model_validate_json(Path(sys.argv[1]).read_text()))
+"""
+
+
+def test_ending_a_run_spares_another_runs_task_and_a_killed_bot_ends_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs at once: the first one's timeout ends its own task only; SIGKILL to the
+    other bot process (no exception path runs there) still ends the other run's task."""
+    theirs = f"sleep {4 * TIMEOUT + os.getpid() % 10_000}"
+    ours = f"sleep {5 * TIMEOUT + os.getpid() % 10_000}"
+    other = request(tmp_path / "other", SLEEPY.replace("sleep 30", theirs), check=False)
+    spec = write(tmp_path / "other.json", other.model_dump_json())
+    bot = subprocess.Popen([sys.executable, "-c", ANOTHER_BOT, str(spec)])
+    try:
+        _wait_until_running(theirs)
+        run = _timed_out_run(tmp_path, monkeypatch, ours, lambda: _wait_until_running(ours))
+        assert run.status is RunStatus.UNKNOWN
+        assert _wait_until_gone(ours) == [], "the timed-out task is still running"
+        assert _processes_running(theirs), "the other run's task was ended too"
+        assert bot.poll() is None
+        bot.kill()
+        bot.wait()
+        assert _wait_until_gone(theirs) == [], "a killed bot's run goes on"
+    finally:
+        bot.kill()
+        bot.wait()
+        _end_what_is_left(tmp_path)
 
 
 def test_a_broken_playbook_fails_before_any_task(tmp_path: Path) -> None:

@@ -182,3 +182,66 @@ def test_a_newer_schema_is_refused_with_one_clear_line(tmp_path: Path) -> None:
         conn.execute("UPDATE schema_version SET version = 2")
     with pytest.raises(InfrabotError, match="has schema version 2; this infrabot knows version 1"):
         lock(tmp_path).holder()
+
+
+HOLD_AND_WAIT = """\
+import sys
+from pathlib import Path
+from bot.ledger import EstateLock
+with EstateLock(Path(sys.argv[1])).held(5):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_second_process_applying_the_same_pr_is_refused_not_reentered(tmp_path: Path) -> None:
+    """`/apply` in `infrabot serve` while an operator runs `infrabot pr apply` on the same
+    PR (or a redelivered event racing the first): two processes, one PR. Re-entry is for
+    the process that holds the lock; another process must wait, or both run Ansible."""
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, str(tmp_path / "ledger.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None and first.stdout.readline() == "held\n"
+        with (
+            pytest.raises(
+                LockHeld,
+                match=rf"^PR #5 is already being applied by process {first.pid} on "
+                r"\S+ since [-\d]+ [:\d]+ UTC: wait for it to finish$",
+            ),
+            lock(tmp_path).held(5),
+        ):
+            pass
+        with pytest.raises(LockHeld, match=rf"process {first.pid}"):
+            lock(tmp_path).acquire(5, pid=os.getpid())
+        holder = lock(tmp_path).holder()
+        assert holder is not None and holder.pid == first.pid  # the refusal changed nothing
+    finally:
+        first.communicate("")
+    with lock(tmp_path).held(5) as state:  # once it is gone, the PR applies again
+        assert state.pid == os.getpid() and not state.reentered
+
+
+def test_a_process_applying_under_a_persistent_lock_makes_others_wait(tmp_path: Path) -> None:
+    """A PR that holds the lock without a process (taken across commands) may apply; while
+    it does, the lock records the applying process, so a second process of the same PR is
+    refused; afterwards the lock is the PR's again, without a process."""
+    lock(tmp_path).acquire(5)
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, str(tmp_path / "ledger.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None and first.stdout.readline() == "held\n"
+        with pytest.raises(LockHeld, match=rf"already being applied by process {first.pid}"):
+            lock(tmp_path).acquire(5, pid=os.getpid())
+        assert lock(tmp_path).acquire(5).reentered  # no process: it runs nothing
+    finally:
+        first.communicate("")
+    holder = lock(tmp_path).holder()
+    assert holder is not None and (holder.holder, holder.pid) == (5, None)

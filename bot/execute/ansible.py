@@ -1,9 +1,14 @@
 """The real playbook runner: ansible-runner behind ``PlaybookRunner``.
 
-The run happens in this thread.  ansible-runner starts ansible-playbook under a pty, in a
-session (and process group) of its own; if anything interrupts the wait (Ctrl-C, a bug in a
-progress callback), that group is killed before the exception goes on, so no ansible process
-keeps changing hosts after the bot has stopped looking.
+The run happens in this thread.  ansible-runner starts, under a pty, the run guard
+(``guard.py``), which starts ansible-playbook and keeps every process of the run below it
+(a child subreaper), even Ansible's workers, which leave the process group with ``setsid``.
+A run that does not finish (its timeout, an exception while waiting: Ctrl-C, a bug in a
+progress callback) is ended by stopping and killing the guard's whole tree before
+``run`` returns or the exception goes on; a bot that dies mid-run takes the tree with it
+(the guard ends it on SIGHUP or on its parent's death).  So no process of the run keeps
+changing hosts after the bot has stopped looking, and the lock is released only after.
+The timeout is the bot's (ansible-runner's own kills the process group, the guard first).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 from ansible_runner import Runner, RunnerConfig
 
 from bot.errors import InfrabotError
+from bot.execute import guard
 from bot.execute.artifacts import log_tail, redact_tree
 from bot.execute.environment import child_env, runner_env
 from bot.execute.events import RunnerEvent, RunOutcome, summarize
@@ -67,6 +73,19 @@ def _kill_group(pid: int | None) -> None:
         return
     with contextlib.suppress(OSError):  # already gone
         os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def _end_run(tag: str, ansible_pid: int | None) -> None:
+    """End every process of the run: the guard's tree, or, without a guard (it is gone),
+    at least ansible-playbook's process group."""
+    found = guard.find_guard(tag)
+    if found is not None:
+        guard.end_tree(found)
+    else:
+        _kill_group(ansible_pid)
+
+
+_clock = time.monotonic  # the timeout's clock (tests move it)
 
 
 MITOGEN_MISSING = (
@@ -128,11 +147,11 @@ class AnsibleRunner:
             envvars=dict(env),
             artifact_dir=str(request.artifact_dir),
             ident=request.ident,
-            timeout=request.timeout_s,
             quiet=True,
         )
         config.prepare()
         config.env = runner_env(config.env, env)
+        config.command = guard.command(str(private), list(config.command))
         return config
 
     def _execute(
@@ -149,18 +168,30 @@ class AnsibleRunner:
                 progress(redact(f"{event.host}: {event.task}"))
             return True
 
-        runner = Runner(self._config(request, private, env), event_handler=on_event)
-        started = time.monotonic()
+        tag = str(private)
+        started = _clock()
+        timed_out: list[bool] = []
+
+        def out_of_time() -> bool:
+            if request.timeout_s is None or _clock() - started <= request.timeout_s:
+                return False
+            if not timed_out:
+                _end_run(tag, next((e.pid for e in events if e.pid), None))
+                timed_out.append(True)
+            return True  # ansible-runner then stops waiting: status "canceled"
+
+        config = self._config(request, private, env)
+        runner = Runner(config, event_handler=on_event, cancel_callback=out_of_time)
         try:
             status, rc = runner.run()
         except BaseException:
-            _kill_group(next((e.pid for e in events if e.pid), None))
+            _end_run(tag, next((e.pid for e in events if e.pid), None))
             raise
         log = request.run_dir / "stdout"
         outcome = RunOutcome(
-            runner_status=str(status),
+            runner_status="timeout" if timed_out else str(status),
             rc=rc if isinstance(rc, int) else None,
-            duration_s=time.monotonic() - started,
+            duration_s=_clock() - started,
             log_path=str(log),
             log_tail=redact(log_tail(log)),
         )

@@ -152,9 +152,9 @@ def _apply(svc: Services, pr: PullRequest, _: Command, author: str, reply: str) 
             svc.record(pr.issue or pr.number, author, "lock.acquired", "ok", {"pr": pr.number})
             _say(svc, pr, reply, author, f"applying {check.head_sha[:7]} …")
             evidence = apply_commit(svc, pr, check.merge_sha, check.base_sha, author)
-    except LockHeld:
+    except LockHeld as held:
         reasons = _authorize(svc, pr, author, "/apply", svc.records.check(pr.number))
-        return _refuse(svc, pr, "/apply", reasons, author, reply)
+        return _refuse(svc, pr, "/apply", _with_lock(held, reasons), author, reply)
     svc.record(pr.issue or pr.number, author, "lock.released", "ok", {"pr": pr.number})
     text = f"applied {check.head_sha[:7]}: " + (
         "verified" if evidence.ok else "see the evidence comment"
@@ -247,6 +247,12 @@ def _authorize(
     return reasons
 
 
+def _with_lock(held: LockHeld, reasons: list[str]) -> list[str]:
+    """The refusal of a command that could not take the lock names the lock: the rules
+    name another PR's lock, but not this PR's, held by another process applying it."""
+    return reasons if any("estate lock" in r for r in reasons) else [str(held), *reasons]
+
+
 def _remembered_check(svc: Services, pr: PullRequest) -> PrCheck | None:
     """The PR's last check; where none is remembered (a fresh runner, a lost state file)
     the head is checked now, against the current base, before anything is decided."""
@@ -326,9 +332,9 @@ def merge_pr(svc: Services, number: int, user: str) -> Outcome:
                 {"sha": merged.merge_sha, "head": pr.head_sha},
             )
             outcome = apply_merged(svc, merged, user)
-    except LockHeld:
+    except LockHeld as held:
         reasons = _authorize(svc, pr, user, "merge", svc.records.check(number))
-        return _refuse(svc, pr, "merge", reasons, user, reply)
+        return _refuse(svc, pr, "merge", _with_lock(held, reasons), user, reply)
     svc.record(pr.issue or number, user, "lock.released", "ok", {"pr": number})
     return outcome
 

@@ -11,6 +11,13 @@ persists until it is released (or ``/unlock``ed): it can be stale only by a pers
 decision.  ``held`` takes a process-owned lock and releases it on the way out, even on
 an exception, unless the same holder already had it (re-entry leaves the outer owner
 in charge).
+
+Re-entry is for the process that holds the lock, not for the PR: a second process of
+the same PR (``/apply`` in ``infrabot serve`` while an operator runs ``infrabot pr
+apply``, a redelivered event racing the first) is refused while the first one lives, or
+both would run Ansible.  A process that re-enters a lock its PR holds without a process
+*claims* it: the lock records that process until it leaves, so the same rule keeps a
+second one out, and then the lock is the PR's again, without a process.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ class LockState(BaseModel):
     since: datetime
     reentered: bool = False
     """The holder already had the lock when it asked again."""
+    claimed: bool = False
+    """Re-entered a lock held without a process: this process is recorded until it leaves."""
     taken_over_from: int | None = None
     """The PR whose lock was taken over because its process was gone."""
     note: str = ""
@@ -85,9 +94,23 @@ class EstateLock:
         with self.db.transaction(write=True) as conn:
             live, stale = self._live(conn)
             if live is not None:
-                if live.holder == holder:
+                if live.holder != holder:
+                    raise LockHeld(f"the estate lock is held by {live.describe()}")
+                if pid is None or (live.pid == pid and live.host == self.hostname):
                     return live.model_copy(update={"reentered": True})
-                raise LockHeld(f"the estate lock is held by {live.describe()}")
+                if live.pid is not None:  # another process of the same PR, alive
+                    raise LockHeld(
+                        f"PR #{holder} is already being applied by process {live.pid} on "
+                        f"{live.host} since {live.since:%Y-%m-%d %H:%M:%S %Z}: wait for it "
+                        "to finish"
+                    )
+                conn.execute(
+                    "UPDATE locks SET pid = ?, pid_start = ?, host = ? WHERE name = ?",
+                    (pid, start_time(pid), self.hostname, LOCK_NAME),
+                )
+                return live.model_copy(
+                    update={"pid": pid, "host": self.hostname, "reentered": True, "claimed": True}
+                )
             state = LockState(holder=holder, pid=pid, host=self.hostname, since=self.clock())
             if stale is not None:
                 state = state.model_copy(update=_takeover(stale))
@@ -102,6 +125,15 @@ class EstateLock:
     def release(self, holder: int) -> None:
         with self.db.transaction(write=True) as conn:
             conn.execute("DELETE FROM locks WHERE name = ? AND holder = ?", (LOCK_NAME, holder))
+
+    def _give_back(self, holder: int, pid: int) -> None:
+        """The end of a claim: the lock is the PR's again, without a process."""
+        with self.db.transaction(write=True) as conn:
+            conn.execute(
+                "UPDATE locks SET pid = NULL, pid_start = NULL "
+                "WHERE name = ? AND holder = ? AND pid = ? AND host = ?",
+                (LOCK_NAME, holder, pid, self.hostname),
+            )
 
     def unlock(self) -> Unlock:
         """What ``/unlock`` may do: release a lock held without a process (a person's or a
@@ -144,7 +176,9 @@ class EstateLock:
         try:
             yield state
         finally:
-            if not state.reentered:
+            if state.claimed:
+                self._give_back(holder, os.getpid())
+            elif not state.reentered:
                 self.release(holder)
 
     @staticmethod
