@@ -12,7 +12,10 @@ import base64
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,3 +309,34 @@ def test_alerts_queued_when_the_server_dies_are_each_worked_once_after_it_restar
     finally:
         second.stop()
     assert len(_issues(repo)) == 3
+
+
+# --- the README's Alertmanager receiver is one Alertmanager accepts ----------------------
+
+
+@pytest.mark.skipif(not shutil.which("amtool"), reason="needs Debian's amtool (./scripts/setup)")
+def test_the_readme_receiver_passes_amtool(tmp_path: Path) -> None:
+    """The receiver the README shows is valid Alertmanager configuration; its ``timeout``
+    needs 0.28 or later, and the Alertmanager Debian ships refuses it, as the README says."""
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "/alerts" in b]
+    config = tmp_path / "alertmanager.yml"
+    token = tmp_path / "token"
+    token.write_text("t")
+    text = block.replace("/etc/alertmanager/infrabot-token", str(token))
+    version = subprocess.run(["amtool", "--version"], capture_output=True, text=True).stdout
+    old = re.search(r"version (\d+)\.(\d+)", version + " version 0.0")
+    assert old is not None
+    if (int(old[1]), int(old[2])) < (0, 28):
+        config.write_text(text)
+        assert _amtool(config).returncode != 0  # the field the README warns about
+        text = "\n".join(ln for ln in text.splitlines() if "timeout:" not in ln)
+    config.write_text(text)
+    done = _amtool(config)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _amtool(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["amtool", "check-config", str(config)], capture_output=True, text=True, check=False
+    )
