@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -15,7 +16,6 @@ from bot import terminal
 from bot.alerts.demo import run_alert_demo
 from bot.alerts.flow import alert_event
 from bot.alerts.payload import parse_alert_json
-from bot.alerts.services import intake_services
 from bot.cli import emit, progress_printer, read_body
 from bot.config import Paths, load_config
 from bot.demo import run_demo
@@ -39,6 +39,7 @@ from bot.gitrepo import GitRepo
 from bot.localestate import LocalEstate, render_status
 from bot.model import RunStatus
 from bot.router import handle
+from bot.server.alerts import ALERTMANAGER, AlertCredentials
 from bot.server.queue import Delivery
 from bot.server.serve import serve as run_server
 from bot.server.settings import SECRET_ENV, ServerSettings
@@ -369,20 +370,23 @@ def serve(args: argparse.Namespace) -> int:
             grace=args.grace,
             max_body=args.max_body,
             logs_dir=Paths(root).artifacts,
+            alerts=AlertCredentials.from_environ(os.environ),
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InputError(f"serve: --{err['loc'][0]}: {err['msg']}") from exc
-    return run_server(
-        settings, process=routed(root), alerts=_alert_intake(root), environ=os.environ
-    )
+    return run_server(settings, process=routed(root))
 
 
 def routed(root: Path) -> Callable[[Delivery], str]:
-    """The server's worker: the queued delivery (already signature-checked) becomes an event
-    and goes through the router; the label is the outcome the metrics count."""
+    """The server's worker: the queued delivery (already authenticated and checked at the
+    edge) becomes an event and goes through the router; the label is the outcome the
+    metrics count.  GitHub's deliveries and Alertmanager's share this one worker, so an
+    alert's intake and remediation PR never race a GitHub event on the estate or the lock."""
 
     def process(delivery: Delivery) -> str:
+        if delivery.source == ALERTMANAGER:
+            return _alert_work(root, delivery)
         try:
             data = json.loads(delivery.body)
         except ValueError:
@@ -423,17 +427,20 @@ def handle_event(args: argparse.Namespace) -> int:
     return _outcome(args, outcome)
 
 
-def _alert_intake(root: Path) -> Callable[[bytes], dict[str, object]]:
-    """``POST /alerts``: parse Alertmanager's payload and ingest it (recorded before 2xx)."""
-
-    def intake(body: bytes) -> dict[str, object]:
-        group = parse_alert_json(body)
-        svc = open_services(root, lambda _m: None)
-        outcome = handle(svc, alert_event(group, body, "webhook"))  # intake records first
-        ticket = intake_services(svc).store.ticket(group.group_key)
-        return {"ok": outcome.ok, "message": outcome.message, "ticket": ticket}
-
-    return intake
+def _alert_work(root: Path, delivery: Delivery) -> str:
+    """An Alertmanager delivery off the queue: intake (durable dedupe by fingerprint and
+    start), the ticket, and the runbook's remediation PR, through the router."""
+    try:
+        group = parse_alert_json(delivery.body)
+    except InputError:  # checked before it was queued; a body that changed is not worked
+        return "refused"
+    svc = open_services(root, lambda _m: None)
+    recover_interrupted(svc)
+    outcome = handle(svc, alert_event(group, delivery.body, "webhook"))
+    logging.getLogger("infrabot.server").info(
+        "alert delivery %s (%s): %s", delivery.id[:12], group.group_key, outcome.message
+    )
+    return "ok" if outcome.ok else "failed"
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -151,3 +151,23 @@ def test_alert_labels_enter_queries_only_as_quoted_literals() -> None:
     query = bind_labels("up{instance=$labels.instance}", {"instance": 'x"} or vector(1) #'})
     assert query == 'up{instance="x\\"} or vector(1) #"}'
     assert bind_labels("up{a=$labels.missing}", {}) is None
+
+
+def test_the_catalogue_is_read_again_whenever_an_input_changes(seed_tree: Path) -> None:
+    """Loading is memoised by content: every edit of a runbook, the SLO file, a schema or
+    the capabilities is seen at once; an unchanged tree gives the same catalogue."""
+    first, _ = load_catalog(seed_tree)
+    assert load_catalog(seed_tree)[0] is first  # unchanged: not parsed again
+    book = seed_tree / "runbooks" / "memory-pressure.yaml"
+    original = book.read_text()
+    book.write_text(original.replace("name: memory-pressure", "name: other", 1))
+    assert any("name must match the file" in p for p in problems(seed_tree))
+    book.write_text(original)
+    assert problems(seed_tree) == []
+    schema = seed_tree / "schemas" / "slo.schema.json"
+    schema.write_text("not json")
+    assert any("cannot read schemas/slo.schema.json" in p for p in problems(seed_tree))
+    schema.unlink()
+    assert any("cannot read schemas/slo.schema.json" in p for p in problems(seed_tree))
+    (seed_tree / "capabilities" / "change-container.md").unlink()
+    assert problems(seed_tree)  # a runbook's capability is gone

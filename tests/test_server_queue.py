@@ -116,6 +116,28 @@ def test_prune_forgets_only_old_finished_rows(tmp_path: Path) -> None:
     assert queue.offer(_delivery("new")) is Offer.DUPLICATE
 
 
+def test_alertmanager_deliveries_are_remembered_for_an_hour_not_two_weeks(
+    tmp_path: Path,
+) -> None:
+    """A retry within the hour is a duplicate; the repeat of a still-firing group hours
+    later is worked again, so intake can finish what a forge outage left pending."""
+    clock = Clock()
+    queue = DeliveryQueue.open(tmp_path / "q.db", clock=clock)
+    alert = _delivery("sha").model_copy(update={"source": "alertmanager", "event": "alert"})
+    queue.offer_many([alert, _delivery("gh")])
+    for _ in range(2):
+        claimed = queue.claim()
+        assert claimed is not None and queue.finish(claimed, "ok", ok=True)
+    clock.now += 1800
+    assert queue.prune() == 0
+    assert queue.offer(alert) is Offer.DUPLICATE
+    clock.now += 1900
+    assert queue.prune() == 1
+    assert queue.offer(alert) is Offer.QUEUED
+    assert queue.offer(_delivery("gh")) is Offer.DUPLICATE
+    assert queue.queued_by_source() == {"github": 0, "alertmanager": 1}
+
+
 def test_one_server_per_queue_file(queue: DeliveryQueue, tmp_path: Path) -> None:
     with pytest.raises(QueueBusy, match="another infrabot serve"):
         DeliveryQueue.open(tmp_path / "q.db")

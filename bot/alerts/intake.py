@@ -6,8 +6,9 @@ Theory of operation
    ``InputError``).
 2. ``AlertRecord.receive`` writes every alert not seen before, keyed by (fingerprint,
    startsAt, status), in one write (a transaction in SQLite, one guarded file update on
-   GitHub's ledger branch).  From here on nothing is lost: the caller (the
-   server's ``/alerts`` route, ``infrabot alert ingest``) may acknowledge.
+   GitHub's ledger branch).  From here on nothing is lost (``infrabot alert
+   ingest`` may report success; ``infrabot serve`` acknowledged earlier, once the post was
+   in its durable delivery queue, and its worker calls this: ADR 0021).
 3. The group's *pending* deliveries (this one's and any an earlier crash or forge outage
    left behind) are worked in one go, then marked handled:
    - the group has an open ticket: new alerts update the ticket's alert list (one comment,
@@ -20,7 +21,7 @@ Theory of operation
    A re-delivery has nothing pending and changes nothing.
 
 Intake groups deliveries by Alertmanager's ``groupKey``; one intake at a time works a
-group's pending deliveries: the server serialises ``/alerts``, and on GitHub ``receive``
+group's pending deliveries: the server's one worker runs them in turn, and on GitHub ``receive``
 claims the group in the same guarded write that records the alerts (a second runner
 records its alerts, then waits for the claim; ``docs/adr/0020``).  The claim ends with
 ``mark_handled`` or, when the work fails, ``release``.

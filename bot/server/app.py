@@ -1,11 +1,12 @@
-"""The ASGI app (Starlette): ``POST /github``, ``GET /healthz``, ``GET /metrics``, and
-``GET /logs/<token>/<path>`` (a run's full log, for the links in comments: ``logs.py``).
+"""The ASGI app (Starlette): ``POST /github``, ``POST /alerts`` (Alertmanager),
+``GET /healthz``, ``GET /metrics``, and ``GET /logs/<token>/<path>`` (a run's full log, for
+the links in comments: ``logs.py``).
 
 The event loop mostly moves bytes: reading a body stops at the size cap; the checks (HMAC
 over the body, JSON) run inline for a typical body and in a thread for a large one, so
 one large delivery does not hold up the others; the durable insert is the group commit's
-(``bot.server.commit``). Nothing here waits for the work itself: a delivery is answered
-202 once it is on disk, and the worker takes it from there.
+(``bot.server.commit``). Nothing here waits for the work itself: a delivery (GitHub's or
+Alertmanager's) is answered 202 once it is on disk, and the worker takes it from there.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -23,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.server.alerts import receive_alerts
+from bot.server.alerts import ALERTMANAGER, alert_delivery
 from bot.server.commit import GroupCommit
 from bot.server.intake import GITHUB, Answer, github_delivery
 from bot.server.logs import read_log
@@ -46,16 +47,13 @@ class Parts:
     commit: GroupCommit
     worker: Worker
     metrics: ServerMetrics
-    alerts: Callable[[bytes], dict[str, object]] | None = None
-    """Alertmanager intake (``POST /alerts``); None: the route answers 404."""
-    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_app(parts: Parts) -> Starlette:
     async def github(request: Request) -> Response:
         body = await _read_capped(request, parts.settings.max_body)
         if body is None:
-            return _answer(parts, Answer(413, "too_large", _too_large(parts.settings)))
+            return _answer(parts, GITHUB, Answer(413, "too_large", _too_large(parts.settings)))
         started = time.perf_counter()
         headers = {name.lower(): value for name, value in request.headers.items()}
         check = (parts.settings.secret_value(), headers, body, time.time())
@@ -64,33 +62,24 @@ def build_app(parts: Parts) -> Starlette:
         else:
             delivery = await anyio.to_thread.run_sync(github_delivery, *check)
         if isinstance(delivery, Answer):
-            return _answer(parts, delivery)
-        try:
-            offer = await _offer(parts.commit, delivery)
-        except Exception as exc:  # the disk or the file failed; GitHub can redeliver
-            return _answer(parts, Answer(503, "not_queued", f"could not queue it: {exc}"))
-        if offer is Offer.QUEUED:
-            parts.worker.wake()
-        parts.metrics.requests.labels(GITHUB, offer.value).inc()
-        parts.metrics.ack_seconds.labels(GITHUB).observe(time.perf_counter() - started)
-        status = 202 if offer is Offer.QUEUED else 200
-        return JSONResponse({"status": offer.value, "delivery": delivery.id}, status)
+            return _answer(parts, GITHUB, delivery)
+        return await _queue(parts, delivery, started)
 
     async def alerts(request: Request) -> Response:
-        if parts.alerts is None:
-            return JSONResponse({"error": "alert intake is not enabled"}, 404)
         body = await _read_capped(request, parts.settings.max_body)
         if body is None:
-            return JSONResponse({"error": _too_large(parts.settings)}, 413)
-        intake = parts.alerts
-        try:
-            answer = await anyio.to_thread.run_sync(
-                receive_alerts, parts.environ, request.headers.get("authorization"), body, intake
-            )
-        except Exception as exc:  # recorded nothing for sure: Alertmanager retries on 5xx
-            log.exception("alert intake failed")
-            return JSONResponse({"error": f"alert intake failed: {type(exc).__name__}"}, 503)
-        return JSONResponse(answer.body, answer.status)
+            too_large = Answer(413, "too_large", _too_large(parts.settings))
+            return _answer(parts, ALERTMANAGER, too_large)
+        started = time.perf_counter()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        check = (parts.settings.alerts, headers, body, time.time())
+        if len(body) <= _INLINE_CHECK:
+            delivery = alert_delivery(*check)
+        else:  # parsing a large group's alerts must not hold up other acknowledgements
+            delivery = await anyio.to_thread.run_sync(alert_delivery, *check)
+        if isinstance(delivery, Answer):
+            return _answer(parts, ALERTMANAGER, delivery)
+        return await _queue(parts, delivery, started)
 
     async def logs(request: Request) -> Response:
         where = parts.settings.logs_dir
@@ -106,8 +95,9 @@ def build_app(parts: Parts) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         states = await anyio.to_thread.run_sync(parts.queue.states)
+        waiting = await anyio.to_thread.run_sync(parts.queue.queued_by_source)
         ok = parts.worker.alive
-        body = {"status": "ok" if ok else "worker stopped", "queue": states}
+        body = {"status": "ok" if ok else "worker stopped", "queue": states, "queued": waiting}
         return JSONResponse(body, 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
@@ -133,6 +123,21 @@ def build_app(parts: Parts) -> Starlette:
     )
 
 
+async def _queue(parts: Parts, delivery: Delivery, started: float) -> Response:
+    """Write ``delivery`` durably and answer: 202 queued, 200 duplicate, 503 not written."""
+    try:
+        offer = await _offer(parts.commit, delivery)
+    except Exception as exc:  # the disk or the file failed; the sender retries on 5xx
+        message = f"could not queue it: {exc}"
+        return _answer(parts, delivery.source, Answer(503, "not_queued", message))
+    if offer is Offer.QUEUED:
+        parts.worker.wake()
+    parts.metrics.requests.labels(delivery.source, offer.value).inc()
+    parts.metrics.ack_seconds.labels(delivery.source).observe(time.perf_counter() - started)
+    status = 202 if offer is Offer.QUEUED else 200
+    return JSONResponse({"status": offer.value, "delivery": delivery.id}, status)
+
+
 async def _offer(commit: GroupCommit, delivery: Delivery) -> Offer:
     """Hand ``delivery`` to the group commit and wait until it is on disk."""
     loop = asyncio.get_running_loop()
@@ -153,10 +158,10 @@ async def _offer(commit: GroupCommit, delivery: Delivery) -> Offer:
     return await future
 
 
-def _answer(parts: Parts, answer: Answer) -> Response:
-    parts.metrics.requests.labels(GITHUB, answer.result).inc()
+def _answer(parts: Parts, source: str, answer: Answer) -> Response:
+    parts.metrics.requests.labels(source, answer.result).inc()
     if answer.status >= 400:
-        log.warning("refused a delivery (%d): %s", answer.status, answer.message)
+        log.warning("refused a %s delivery (%d): %s", source, answer.status, answer.message)
     key = "status" if answer.status < 400 else "error"
     return JSONResponse({key: answer.message}, answer.status)
 

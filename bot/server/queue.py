@@ -18,6 +18,10 @@ Theory of operation
   side file), so recovery never takes back work that a live server is doing.
 - Finished rows keep their key, not their body, for ``retention`` seconds: the memory that
   makes a late redelivery a duplicate. GitHub redelivers on request for three days.
+  Alertmanager's deliveries are keyed by their content and remembered for an hour
+  (``SOURCE_RETENTION``): long enough for its retries of one notification and a redundant
+  instance's copy, short enough that its repeat of a still-firing group hours later
+  reaches intake again, which then finishes anything a forge outage left pending.
 
 The worker's own transitions (claim, finish, recover) commit with ``synchronous=NORMAL``
 on a second connection: durable against a crash of the process, and after a power cut
@@ -39,7 +43,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -73,6 +77,8 @@ _INSERT = (
     " ON CONFLICT (source, id) DO NOTHING"
 )
 DEFAULT_RETENTION = 14 * 24 * 3600.0
+SOURCE_RETENTION: dict[str, float] = {"alertmanager": 3600.0}
+"""Sources remembered for less than ``DEFAULT_RETENTION`` (see the module's theory)."""
 
 
 class Delivery(BaseModel):
@@ -81,11 +87,12 @@ class Delivery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source: str
-    """Who sent it: ``github`` (Alertmanager's posts will be a second source)."""
+    """Who sent it: ``github`` or ``alertmanager``."""
     id: str
-    """The sender's delivery id (``X-GitHub-Delivery``): the deduplication key."""
+    """The deduplication key: GitHub's ``X-GitHub-Delivery``, the SHA-256 of an
+    Alertmanager body."""
     event: str
-    """The event name (``X-GitHub-Event``): ``issues``, ``pull_request``, …"""
+    """The event name (``X-GitHub-Event``: ``issues``, ``pull_request``, …; ``alert``)."""
     headers: dict[str, str]
     """The request headers a parser needs, names in lower case."""
     body: bytes
@@ -243,14 +250,27 @@ class DeliveryQueue:
         """Move committed pages from the WAL into the database (the worker's thread only)."""
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def prune(self, retention: float = DEFAULT_RETENTION) -> int:
-        """Forget finished deliveries older than ``retention`` seconds; how many went."""
+    def prune(
+        self,
+        retention: float = DEFAULT_RETENTION,
+        by_source: Mapping[str, float] = SOURCE_RETENTION,
+    ) -> int:
+        """Forget finished deliveries older than ``retention`` seconds (``by_source``: the
+        sources remembered for another time); how many went."""
+        now = self._clock()
+        gone = 0
         with self._mutex:
-            cursor = self._conn.execute(
+            for source, seconds in by_source.items():
+                gone += self._conn.execute(
+                    "DELETE FROM deliveries WHERE state IN ('done', 'failed')"
+                    " AND source = ? AND finished_at < ?",
+                    (source, now - seconds),
+                ).rowcount
+            gone += self._conn.execute(
                 "DELETE FROM deliveries WHERE state IN ('done', 'failed') AND finished_at < ?",
-                (self._clock() - retention,),
-            )
-            return cursor.rowcount
+                (now - retention,),
+            ).rowcount
+        return gone
 
     def depth(self) -> int:
         """Deliveries waiting for a worker."""
@@ -259,6 +279,14 @@ class DeliveryQueue:
                 "SELECT count(*) FROM deliveries WHERE state = 'queued'"
             ).fetchone()
         return int(row[0])
+
+    def queued_by_source(self) -> dict[str, int]:
+        """Deliveries waiting for a worker, by source (every known source, 0 if none)."""
+        with self._mutex:
+            rows = self._conn.execute(
+                "SELECT source, count(*) FROM deliveries WHERE state = 'queued' GROUP BY source"
+            ).fetchall()
+        return {"github": 0, "alertmanager": 0} | dict(rows)
 
     def states(self) -> dict[str, int]:
         """How many deliveries are in each state."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import uvicorn
 
 from bot.errors import InfrabotError
+from bot.server.alerts import BASIC_ENV, TOKEN_ENV
 from bot.server.app import Parts, build_app
 from bot.server.child import ChildProcess
 from bot.server.commit import GroupCommit
@@ -27,31 +28,20 @@ from bot.server.worker import Process, Worker
 log = logging.getLogger("infrabot.server")
 
 
-def serve(
-    settings: ServerSettings,
-    process: Process,
-    alerts: Callable[[bytes], dict[str, object]] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> int:
-    """Run until stopped; 0 after a graceful stop.  ``alerts`` enables ``POST /alerts``
-    (credentials from ``environ``)."""
+def serve(settings: ServerSettings, process: Process) -> int:
+    """Run until stopped; 0 after a graceful stop.  ``process`` works every queued delivery,
+    GitHub's and Alertmanager's (``Delivery.source``)."""
     _configure_logging()
     if not settings.work_in_child:
-        return _serve(settings, process, None, alerts, environ)
+        return _serve(settings, process, None)
     work = ChildProcess(process)  # before any thread starts: see bot.server.child
     try:
-        return _serve(settings, work, work.close, alerts, environ)
+        return _serve(settings, work, work.close)
     finally:
         work.close(finished=False)
 
 
-def _serve(
-    settings: ServerSettings,
-    work: Process,
-    close: Callable[[bool], None] | None,
-    alerts: Callable[[bytes], dict[str, object]] | None,
-    environ: Mapping[str, str] | None,
-) -> int:
+def _serve(settings: ServerSettings, work: Process, close: Callable[[bool], None] | None) -> int:
     queue = DeliveryQueue.open(settings.queue_path)
     try:
         sock = _bind(settings.host, settings.port)
@@ -61,7 +51,7 @@ def _serve(
     recovered = queue.recover(settings.max_attempts)
     metrics = ServerMetrics(queue.depth)
     worker = Worker(queue, work, metrics, close=close)
-    parts = Parts(settings, queue, GroupCommit(queue), worker, metrics, alerts, dict(environ or {}))
+    parts = Parts(settings, queue, GroupCommit(queue), worker, metrics)
     app = build_app(parts)
     host, port = sock.getsockname()[:2]
     _announce(settings, f"http://{_url_host(host)}:{port}", queue.depth(), recovered.requeued)
@@ -103,14 +93,21 @@ def _url_host(host: str) -> str:
 def _announce(settings: ServerSettings, url: str, queued: int, requeued: tuple[str, ...]) -> None:
     print(f"infrabot serve: listening on {url}", file=sys.stderr, flush=True)
     print(
-        f"  GitHub deliveries: POST {url}/github; health: {url}/healthz; metrics: {url}/metrics",
+        f"  GitHub deliveries: POST {url}/github; Alertmanager: POST {url}/alerts",
         file=sys.stderr,
     )
+    print(f"  health: {url}/healthz; metrics: {url}/metrics", file=sys.stderr)
     note = f", {len(requeued)} requeued after a stop mid-work" if requeued else ""
     print(f"  queue: {settings.queue_path} ({queued} waiting{note})", file=sys.stderr)
     if settings.secret is None:
         print(
             f"  warning: {SECRET_ENV} is not set: every GitHub delivery will be refused (401)",
+            file=sys.stderr,
+        )
+    if not settings.alerts.configured:
+        print(
+            f"  warning: neither {TOKEN_ENV} nor {BASIC_ENV} is set: every alert post will be"
+            " refused (401)",
             file=sys.stderr,
         )
     sys.stderr.flush()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from bot.server.alerts import AlertCredentials
+
 SECRET_ENV = "INFRABOT_WEBHOOK_SECRET"
 GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 
@@ -18,6 +20,8 @@ class ServerSettings(BaseModel):
     queue_path: Path
     secret: SecretStr | None = None
     """The GitHub webhook secret; without one every delivery is refused (401)."""
+    alerts: AlertCredentials = AlertCredentials()
+    """What ``POST /alerts`` accepts; with none configured every post is refused (401)."""
     max_body: int = Field(default=GITHUB_MAX_PAYLOAD, gt=0)
     grace: float = Field(default=20.0, ge=0)
     """Seconds a stop waits for the delivery in progress before leaving it to be requeued."""
