@@ -38,3 +38,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     make_copy(ROOT, path)
     monkeypatch.chdir(path)
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, pyproject.toml) tests go to the workers one by
+    one; the tests of a file that share a module-scoped fixture (a server, a dry-run) are kept
+    on one worker, so that fixture is built once (docs/adr/0024-the-suite-in-parallel.md)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+        shared = any(d.scope in ("module", "package", "class") for ds in defs.values() for d in ds)
+        if shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
