@@ -123,9 +123,14 @@ def gated_serve(workdir: Path, queue: Path, *extra: str, name: str = "server") -
 
 
 def wait_for(predicate: Any, timeout: float = 20, what: str = "condition") -> None:
+    """Poll ``predicate`` (often an HTTP request to the server) from every 20 ms up to every
+    250 ms: a wait of minutes (a draft, an apply) then asks a few hundred times, not ten
+    thousand, and leaves the CPU to the work it waits for."""
     deadline = time.monotonic() + timeout
+    pause = 0.02
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.02)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
     raise AssertionError(f"timed out waiting for {what}")
