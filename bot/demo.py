@@ -7,6 +7,8 @@ merge, and watch the apply, the verification and the evidence.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import shutil
 import socket
@@ -106,19 +108,50 @@ def _routed_prefixes() -> str:
     return done.stdout
 
 
+SUBNET_LEDGER = Path(tempfile.gettempdir()) / "infrabot-subnets"
+"""One file per 10.77.N.0/24 handed out on this machine, its mtime when it was."""
+
+
 def _free_subnet(dest: Path) -> None:
     """Move the copy's containers to a /24 no other estate on this machine routes, so a demo
     (or a test run) beside another estate never steals its container routes."""
-    routes = _routed_prefixes()
-    taken = {n for n in range(256) if f"10.77.{n}." in routes}
-    free = [n for n in range(1, 255) if n not in taken]
-    if not free:
-        raise InfrabotError("every 10.77.N.0/24 is routed on this machine: run `estate down`")
-    net = f"10.77.{random.choice(free)}."
+    net = f"10.77.{pick_subnet(_routed_prefixes())}."
     for path in (dest / "infra" / "state").rglob("*.yaml"):
         text = path.read_text(encoding="utf-8")
         if SEED_NET in text:
             path.write_text(text.replace(SEED_NET, net), encoding="utf-8")
+
+
+def pick_subnet(routes: str) -> int:
+    """N of a 10.77.N.0/24 not in ``routes``, and of those the one handed out longest ago.
+
+    A copy routes its subnet only once its estate is up, seconds or minutes after it was
+    made; copies made meanwhile (parallel tests, eval lanes, a demo) must not pick the
+    same one.  So the choice is taken under a lock and remembered (``SUBNET_LEDGER``): the
+    next copy gets the least recently handed out, and a clash needs 254 copies made while
+    one of them is still not routed.  Without a writable ledger, a random free one."""
+    taken = {n for n in range(256) if f"10.77.{n}." in routes}
+    free = [n for n in range(1, 255) if n not in taken]
+    if not free:
+        raise InfrabotError("every 10.77.N.0/24 is routed on this machine: run `estate down`")
+    try:
+        SUBNET_LEDGER.mkdir(exist_ok=True)
+        with (SUBNET_LEDGER / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+
+            def handed_out(n: int) -> float:
+                try:
+                    return (SUBNET_LEDGER / str(n)).stat().st_mtime
+                except FileNotFoundError:
+                    return 0.0
+
+            n = min(free, key=lambda n: (handed_out(n), random.random()))
+            mark = SUBNET_LEDGER / str(n)
+            mark.touch()
+            os.utime(mark, ns=(time.time_ns(), time.time_ns()))
+            return n
+    except OSError:
+        return random.choice(free)
 
 
 class Narrator:

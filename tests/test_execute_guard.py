@@ -103,6 +103,8 @@ def test_end_tree_touches_only_the_tree_it_is_given(tmp_path: Path) -> None:
         assert _gone(my_task) and _alive(their_task)
     finally:
         for run in (mine, theirs):
+            if run.poll() is None:
+                guard.end_tree(run.pid)  # its task too: killing the guard alone orphans it
             run.kill()
             run.wait()
         for pidfile in (my_pidfile, their_pidfile):
