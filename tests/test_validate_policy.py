@@ -10,14 +10,17 @@ import pytest
 from bot.errors import InfrabotError
 from bot.estate.documents import Limits
 from bot.validate.policy import (
+    POLICY_FILE,
     FreezeWindow,
     Policy,
     ProtectedEnvironment,
     active_freeze,
     approvals_required,
+    freeze_findings,
     glob_regex,
     load_policy,
     outside_allowed_paths,
+    path_findings,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,6 +99,31 @@ def test_active_freeze(now: datetime, reason: str | None) -> None:
 )
 def test_outside_allowed_paths(path: str, outside: bool) -> None:
     assert outside_allowed_paths(Policy(), [path]) == ([path] if outside else [])
+
+
+@pytest.mark.parametrize("path", ["../x.yaml", "/etc/x.yaml", "a/../../x.yaml", ".", ".."])
+def test_a_path_out_of_the_repository_is_outside_whatever_the_globs_allow(path: str) -> None:
+    """A permissive glob would match `../x.yaml` (`**` crosses segments): the path is
+    refused before any glob is asked."""
+    anything = Policy(desired_state_paths=("**", "**/*.yaml", "*"))
+    assert outside_allowed_paths(anything, [path]) == [path]
+    assert outside_allowed_paths(anything, ["x.yaml", "a/b.yaml"]) == []
+
+
+def test_a_change_of_exactly_the_cap_is_allowed_and_one_more_is_not() -> None:
+    capped = Policy.model_validate({"limits": {"max_changed_files": 3}})
+    files = ["infra/state/a.yaml", "infra/state/b.yaml", "infra/state/c.yaml"]
+    assert path_findings(capped, files) == []
+    [finding] = path_findings(capped, [*files, "infra/state/d.yaml"])
+    assert finding.check == "paths" and finding.file is None
+    assert "touches 4 files" in finding.message and "max_changed_files: 3" in finding.message
+
+
+def test_a_freeze_is_a_warning_on_the_policy_file() -> None:
+    [finding] = freeze_findings(POLICY, datetime(2026, 12, 25, tzinfo=UTC))
+    assert (finding.check, finding.file, finding.severity) == ("policy", POLICY_FILE, "warning")
+    assert "holidays" in finding.message and "/apply is refused" in finding.message
+    assert freeze_findings(POLICY, datetime(2026, 12, 28, tzinfo=UTC)) == []
 
 
 def test_several_globs() -> None:

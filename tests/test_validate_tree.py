@@ -275,6 +275,16 @@ CASES = [
         "policy",
         SITE,
         "Site 'status-page' has no owner",
+        line=1,  # no owner line: the document's first
+        path="$.owner",
+    ),
+    Case(
+        "blank owner",
+        replace(SITE, "owner: platform\n", 'owner: "  "\n'),
+        "policy",
+        SITE,
+        "Site 'status-page' has no owner",
+        line=3,  # the owner line itself
         path="$.owner",
     ),
     Case(
