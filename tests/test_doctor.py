@@ -16,12 +16,14 @@ from bot.doctor.checks import (
     WORKFLOWS,
     GitHubFacts,
     Protection,
+    check_alert_intake,
     check_credentials,
     check_permissions,
     check_protection,
     check_public_url,
     check_secret,
 )
+from bot.doctor.probe import alert_intake
 from bot.flow.checks import DRY_RUN, VALIDATE
 
 pytestmark = pytest.mark.integration
@@ -406,3 +408,52 @@ def test_a_short_webhook_secret_is_a_problem() -> None:
     assert check_secret("serve", 8).verdict == "problem"
     assert check_secret("serve", 64).verdict == "ok"
     assert check_secret("actions", 0).verdict == "n/a"
+
+
+GOOD = "t" * 40
+
+
+@pytest.mark.parametrize(
+    ("environ", "verdict", "says"),
+    [
+        ({}, "n/a", "refuses every post"),
+        ({"INFRABOT_ALERTS_TOKEN": GOOD}, "ok", "accepts a bearer token"),
+        ({"INFRABOT_ALERTS_TOKEN": "short"}, "problem", "only 5 characters"),
+        ({"INFRABOT_ALERTS_BASIC": "am:" + GOOD}, "ok", "accepts basic auth"),
+        ({"INFRABOT_ALERTS_BASIC": GOOD}, "problem", "is not user:password"),
+        ({"INFRABOT_ALERTS_BASIC": ":" + GOOD}, "problem", "is not user:password"),
+        ({"INFRABOT_ALERTS_BASIC": "am:"}, "problem", "is not user:password"),
+        (
+            {"INFRABOT_ALERTS_TOKEN": GOOD, "INFRABOT_ALERTS_BASIC": "am:weak"},
+            "problem",
+            "only 4 characters",  # the weakest credential decides
+        ),
+        (
+            {"INFRABOT_ALERTS_TOKEN": GOOD, "INFRABOT_ALERTS_BASIC": "am:" + GOOD},
+            "ok",
+            "a bearer token and basic auth",
+        ),
+    ],
+)
+def test_alert_intake_credentials(environ: dict[str, str], verdict: str, says: str) -> None:
+    line = check_alert_intake(alert_intake(environ))
+    assert line.verdict == verdict and says in line.message
+    assert GOOD not in line.model_dump_json()
+
+
+def test_serve_reports_its_alert_intake_and_never_its_credential(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "local"
+    root.mkdir()
+    root.joinpath("infrabot.yaml").write_text("forge: local\nusers: {alice: admin, bob: write}\n")
+    monkeypatch.setenv("INFRABOT_ALERTS_TOKEN", "short-secret")
+    code, out = _doctor(root, capsys, "--serve")
+    assert code == 1 and _line(out, "intake").startswith("PROBLEM")
+    assert "short-secret" not in out
+    monkeypatch.setenv("INFRABOT_ALERTS_TOKEN", GOOD)
+    code, out = _doctor(root, capsys, "--serve", "--json")
+    assert code == 0, out
+    assert GOOD not in out and "alert intake" in out
+    code, out = _doctor(root, capsys)  # not serving: /alerts is not asked about
+    assert "intake" not in out

@@ -18,6 +18,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot.flow.checks import DRY_RUN, VALIDATE
+from bot.server.alerts import BASIC_ENV as ALERTS_BASIC_ENV
+from bot.server.alerts import TOKEN_ENV as ALERTS_TOKEN_ENV
 from bot.server.logs import PUBLIC_URL_ENV
 from bot.server.settings import SECRET_ENV
 
@@ -86,6 +88,14 @@ class GitHubFacts(_Frozen):
     protection_error: str | None = None
 
 
+class AlertIntake(_Frozen):
+    """What the environment holds for ``/alerts`` (lengths and shape only, never a value)."""
+
+    token_length: int = 0
+    basic: Literal["unset", "ok", "malformed"] = "unset"
+    basic_password_length: int = 0
+
+
 class Setup(_Frozen):
     mode: Mode
     config_error: str | None = None
@@ -96,6 +106,7 @@ class Setup(_Frozen):
     public_url: str = ""
     """``INFRABOT_PUBLIC_URL``: where ``infrabot serve`` is reached (its log links)."""
     github: GitHubFacts | None = None
+    alerts: AlertIntake = AlertIntake()
 
 
 def _ok(check: str, message: str) -> Line:
@@ -114,8 +125,9 @@ def diagnose(setup: Setup) -> list[Line]:
     config = check_config(setup)
     if config.verdict != "ok":
         return [config]
+    serving = [check_alert_intake(setup.alerts)] if setup.mode == "serve" else []
     if setup.forge == "local" or setup.github is None:
-        return [config, *_local(setup)]
+        return [config, *_local(setup), *serving]
     facts = setup.github
     lines = [config, check_credentials(facts)]
     reached = lines[-1].verdict == "ok"
@@ -125,7 +137,7 @@ def diagnose(setup: Setup) -> list[Line]:
         lines.append(check_public_url(setup.public_url))
     lines.append(check_workflows(setup.mode, facts) if reached else _na("workflows", "not checked"))
     lines.append(check_protection(facts) if reached else _na("protection", "not checked"))
-    return lines
+    return [*lines, *serving]
 
 
 def check_config(setup: Setup) -> Line:
@@ -250,6 +262,41 @@ def check_secret(mode: Mode, length: int) -> Line:
             f"make a longer one with {make}",
         )
     return _ok("webhook secret", f"{SECRET_ENV} is set ({length} characters)")
+
+
+def check_alert_intake(alerts: AlertIntake) -> Line:
+    """``infrabot serve``'s ``/alerts``: fails closed, so no credential means no intake."""
+    make = "python -c 'import secrets; print(secrets.token_hex(32))'"
+    if alerts.basic == "malformed":
+        return _problem(
+            "alert intake",
+            f"{ALERTS_BASIC_ENV} is not user:password: Alertmanager's basic_auth cannot match it",
+            f"set {ALERTS_BASIC_ENV} to the basic_auth username and password, joined by ':'",
+        )
+    lengths = [alerts.token_length] if alerts.token_length else []
+    if alerts.basic == "ok":
+        lengths.append(alerts.basic_password_length)
+    if not lengths:
+        return _na(
+            "alert intake",
+            f"neither {ALERTS_TOKEN_ENV} nor {ALERTS_BASIC_ENV} is set: /alerts refuses every "
+            "post (set one for Alertmanager's http_config)",
+        )
+    if min(lengths) < MIN_SECRET:
+        return _problem(
+            "alert intake",
+            f"the /alerts credential is only {min(lengths)} characters: it can be guessed",
+            f"make a longer one with {make}",
+        )
+    how = " and ".join(
+        what
+        for what, present in (
+            ("a bearer token", alerts.token_length > 0),
+            ("basic auth", alerts.basic == "ok"),
+        )
+        if present
+    )
+    return _ok("alert intake", f"/alerts accepts {how} (Alertmanager's http_config)")
 
 
 def check_public_url(url: str) -> Line:

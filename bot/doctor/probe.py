@@ -20,9 +20,11 @@ from github import Auth, GithubException, GithubIntegration, GithubRetry
 from github.Repository import Repository
 
 from bot.config import load_config
-from bot.doctor.checks import GitHubFacts, Mode, Protection, Setup
+from bot.doctor.checks import AlertIntake, GitHubFacts, Mode, Protection, Setup
 from bot.errors import InputError
 from bot.forge.github.settings import AppAuth, GitHubSettings, TokenAuth, auth_from_env
+from bot.server.alerts import BASIC_ENV as ALERTS_BASIC_ENV
+from bot.server.alerts import TOKEN_ENV as ALERTS_TOKEN_ENV
 from bot.server.logs import PUBLIC_URL_ENV
 from bot.server.settings import SECRET_ENV
 
@@ -37,15 +39,34 @@ class Refused(Exception):
         self.status = status
 
 
+def alert_intake(environ: Mapping[str, str]) -> AlertIntake:
+    """The shape of ``/alerts``' credentials in ``environ`` (lengths, never the values)."""
+    basic = environ.get(ALERTS_BASIC_ENV, "")
+    user, colon, password = basic.partition(":")
+    shape = "unset" if not basic else "ok" if colon and user and password else "malformed"
+    return AlertIntake(
+        token_length=len(environ.get(ALERTS_TOKEN_ENV, "")),
+        basic=shape,
+        basic_password_length=len(password) if shape == "ok" else 0,
+    )
+
+
 def examine(root: Path, mode: Mode, environ: Mapping[str, str]) -> Setup:
     secret = len(environ.get(SECRET_ENV, ""))
+    alerts = alert_intake(environ)
     public_url = environ.get(PUBLIC_URL_ENV, "")
     try:
         config = load_config(root)
     except InputError as exc:
         return Setup(mode=mode, config_error=str(exc), secret_length=secret)
     if config.forge == "local" or config.github is None:
-        return Setup(mode=mode, forge="local", users=dict(config.users), secret_length=secret)
+        return Setup(
+            mode=mode,
+            forge="local",
+            users=dict(config.users),
+            secret_length=secret,
+            alerts=alerts,
+        )
     return Setup(
         mode=mode,
         forge="github",
@@ -53,6 +74,7 @@ def examine(root: Path, mode: Mode, environ: Mapping[str, str]) -> Setup:
         secret_length=secret,
         public_url=public_url,
         github=examine_github(config.github, environ),
+        alerts=alerts,
     )
 
 
