@@ -11,6 +11,7 @@ from conftest_alerts import Clock, alert, intake, payload
 from bot.alerts.acceptance import verify_after_apply
 from bot.alerts.check import render_check, run_check
 from bot.alerts.intake import IntakeServices, ingest
+from bot.alerts.payload import AlertGroup
 from bot.alerts.prometheus import QueryFailed, QueryOk, QueryResult, Sample
 from bot.forge.fake import FakeForge
 
@@ -167,3 +168,30 @@ def test_after_an_apply_the_ticket_waits_for_its_criteria_and_never_closes_blind
     assert verdict is not None and verdict.closed
     assert forge.issue(ticket).state == "closed"
     assert forge.comments(ticket)[-1].body.startswith("### Acceptance criteria met")
+
+
+def test_a_violation_alertmanager_already_posted_is_not_ticketed_twice(tmp_path: Path) -> None:
+    """Right after a fix applies, Alertmanager's ticket waits for its criteria; a check that
+    still sees the violation must not open a second ticket (and draft a second fix) for it."""
+    clock = Clock()
+    svc = intake(tmp_path, clock)
+    forge = svc.forge
+    assert isinstance(forge, FakeForge)
+    posted = ingest(
+        svc,
+        AlertGroup.model_validate(
+            payload('{}:{alertname="InvariantViolated"}', alert("am1", instance="http://a/"))
+        ),
+    )
+    assert posted.opened and posted.ticket is not None
+    prom = Prom()
+    prom.answers["probe_success"] = probe_down("http://a/")
+    clock.advance(minutes=1)
+    item = next(i for i in run_check(svc, prom).items if i.name == "site_probe_success")
+    assert item.state == "violated" and item.ticket == posted.ticket
+    assert len(forge.list_issues()) == 1
+    # once that ticket is closed, a violation the check sees is its own to ticket
+    forge.close_issue(posted.ticket, "done")
+    clock.advance(minutes=1)
+    item = next(i for i in run_check(svc, prom).items if i.name == "site_probe_success")
+    assert item.ticket not in (None, posted.ticket) and len(forge.list_issues()) == 2

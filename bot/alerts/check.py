@@ -61,6 +61,10 @@ class CheckReport(BaseModel):
         return self.prometheus == "up" and all(i.state == "ok" for i in self.items)
 
 
+CHECK_GROUP_PREFIX = "infrabot-check/"
+"""The alert groups ``infrabot check`` itself opens tickets for."""
+
+
 @dataclass(frozen=True)
 class _Item:
     kind: str  # "invariant" | "slo"
@@ -77,14 +81,14 @@ def _items(services: IntakeServices) -> list[_Item]:
     for inv in slos.invariants:
         labels = {"alertname": INVARIANT_ALERT, "invariant": inv.name, "severity": "ticket"}
         labels["infrabot_kind"] = "invariant"
-        group = f"infrabot-check/invariant/{inv.name}"
+        group = f"{CHECK_GROUP_PREFIX}invariant/{inv.name}"
         out.append(_Item("invariant", inv.name, group, inv.parsed.violated, labels))
     for slo in slos.slos:
         for severity in dict.fromkeys(t.severity for t in slos.alerting.tiers):
             labels = {"alertname": SLO_ALERT, "slo": slo.name, "service": slo.service}
             labels |= {"severity": severity, "infrabot_kind": "slo"}
             expr = burn_expr(slo, slos.alerting, severity, inline=True)
-            group = f"infrabot-check/slo/{slo.name}"
+            group = f"{CHECK_GROUP_PREFIX}slo/{slo.name}"
             out.append(_Item("slo", f"{slo.name}/{severity}", group, expr, labels))
     return out
 
@@ -109,10 +113,20 @@ def run_check(
             firing[item.group] += [
                 ({**s.labels, **item.labels}, item.labels) for s in answer.samples
             ]
+    # A violation whose alert already has an open ticket (Alertmanager's group posted it)
+    # is that ticket's work: the check opens no second ticket for it.
+    elsewhere = {
+        item.group: ticket
+        for item in items
+        if firing.get(item.group) and services.store.ticket(item.group) is None
+        for ticket in [tracked_elsewhere(services, item.group, item.labels)]
+        if ticket is not None
+    }
     ingested = {
         group: _ingest_group(services, group, series)
         for group, series in firing.items()
         if group not in rejected  # half an answer is no answer: resolve nothing on it
+        and group not in elsewhere
     }
     draft = rework.draft if rework is not None else None
     drafted = {
@@ -133,12 +147,30 @@ def run_check(
                 query=item.query,
                 state="violated" if answer.samples else "ok",
                 violations=len(answer.samples),
-                ticket=tickets.get(item.group) or services.store.ticket(item.group),
+                ticket=tickets.get(item.group)
+                or services.store.ticket(item.group)
+                or elsewhere.get(item.group),
                 drafted=drafted.pop(item.group, None),  # once per group
             )
         )
     verdicts = verify_tickets(services, api, rework)
     return CheckReport(prometheus="up", items=tuple(results), acceptance=tuple(verdicts))
+
+
+def tracked_elsewhere(services: IntakeServices, group: str, labels: dict[str, str]) -> int | None:
+    """The open ticket of another alert group whose alerts carry ``labels`` (the check's own
+    marker aside): the same invariant or SLO, already posted by Alertmanager and worked
+    there.  None when no open ticket tracks it."""
+    wanted = {k: v for k, v in labels.items() if k not in ("infrabot_kind", "severity")}
+    for other, ticket in services.store.groups():
+        if other == group or other.startswith(CHECK_GROUP_PREFIX):
+            continue
+        alerts = services.store.latest(other)
+        if not any(wanted.items() <= dict(a.labels).items() for a in alerts):
+            continue
+        if services.forge.issue(ticket).state == "open":
+            return ticket
+    return None
 
 
 def _rejected(services: IntakeServices, item: _Item, message: str) -> ItemResult:
