@@ -33,12 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github", {"alice": "admin"}).start()
-    try:
+    with FakeGitHub(tmp_path / "github", {"alice": "admin"}).serving() as fake:
         yield fake
-    finally:
-        fake.stop()
-    assert fake.errors == [], "the fake sent responses GitHub could not have sent"
 
 
 def _git(*args: str) -> None:
@@ -48,11 +44,7 @@ def _git(*args: str) -> None:
 def _checkout(hub: FakeGitHub, where: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     url = hub.git_url.replace("http://", f"http://x:{hub.token('alice')}@")
     _git("clone", "-q", url, str(where))
-    (where / "infrabot.yaml").write_text(
-        "forge: github\nengine: offline\nbase_branch: main\ngithub:\n"
-        f"  repository: {hub.full_name}\n  api_url: {hub.url}\n  timeout: 5\n  retries: 2\n"
-        "  backoff: 0.01\n  seconds_between_requests: 0\n  seconds_between_writes: 0\n"
-    )
+    (where / "infrabot.yaml").write_text(hub.infrabot_yaml())
     monkeypatch.setenv("INFRABOT_APP_ID", str(hub.app_id))
     monkeypatch.setenv("INFRABOT_APP_PRIVATE_KEY", hub.app_private_key)
     monkeypatch.setenv("INFRABOT_APP_INSTALLATION_ID", str(hub.installation_id))

@@ -32,12 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github", {"alice": "admin"}).start()
-    try:
+    with FakeGitHub(tmp_path / "github", {"alice": "admin"}).serving() as fake:
         yield fake
-    finally:
-        fake.stop()
-    assert fake.errors == [], "the fake sent responses GitHub could not have sent"
 
 
 def _record(hub: FakeGitHub, **kw: Any) -> GitHubAlertRecord:

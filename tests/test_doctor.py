@@ -43,10 +43,8 @@ ENV = (
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github", USERS).start()
-    yield fake
-    fake.stop()
-    assert fake.errors == []
+    with FakeGitHub(tmp_path / "github", USERS).serving() as fake:
+        yield fake
 
 
 def _push_workflows(hub: FakeGitHub, tmp: Path, names: tuple[str, ...] = WORKFLOWS) -> None:

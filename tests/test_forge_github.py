@@ -33,10 +33,8 @@ USERS = {"alice": "admin", "bob": "write", "carol": "read", "infrabot": "write"}
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github", USERS).start()
-    yield fake
-    fake.stop()
-    assert fake.errors == []
+    with FakeGitHub(tmp_path / "github", USERS).serving() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -329,12 +329,8 @@ def test_a_corrupted_check_record_is_none(world: World) -> None:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github", {k: v.value for k, v in USERS.items()}).start()
-    try:
+    with FakeGitHub(tmp_path / "github", {k: v.value for k, v in USERS.items()}).serving() as fake:
         yield fake
-    finally:
-        fake.stop()
-    assert fake.errors == [], "the fake sent responses GitHub could not have sent"
 
 
 @pytest.mark.integration

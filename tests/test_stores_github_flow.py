@@ -26,12 +26,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github", {"alice": "admin", "bob": "write"}).start()
-    try:
+    with FakeGitHub(tmp_path / "github", {"alice": "admin", "bob": "write"}).serving() as fake:
         yield fake
-    finally:
-        fake.stop()
-    assert fake.errors == [], "the fake sent responses GitHub could not have sent"
 
 
 def _git(*args: str) -> None:
@@ -43,11 +39,7 @@ def _runner(hub: FakeGitHub, where: Path, monkeypatch: pytest.MonkeyPatch) -> Se
     url = hub.git_url.replace("http://", f"http://x:{hub.token('alice')}@")
     _git("clone", "-q", url, str(where))
     _git("-C", str(where), "fetch", "-q", "origin", "+refs/heads/*:refs/remotes/origin/*")
-    (where / "infrabot.yaml").write_text(
-        "forge: github\nengine: offline\nbase_branch: main\ngithub:\n"
-        f"  repository: {hub.full_name}\n  api_url: {hub.url}\n  timeout: 5\n  retries: 2\n"
-        "  backoff: 0.01\n  seconds_between_requests: 0\n  seconds_between_writes: 0\n"
-    )
+    (where / "infrabot.yaml").write_text(hub.infrabot_yaml())
     monkeypatch.setenv("INFRABOT_APP_ID", str(hub.app_id))
     monkeypatch.setenv("INFRABOT_APP_PRIVATE_KEY", hub.app_private_key)
     monkeypatch.setenv("INFRABOT_APP_INSTALLATION_ID", str(hub.installation_id))

@@ -28,6 +28,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +136,26 @@ class FakeGitHub(GitData, Rest, RepoSettings):
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    @contextmanager
+    def serving(self) -> Iterator[FakeGitHub]:
+        """Started for the ``with`` block, then stopped; a test that made the fake send an
+        answer GitHub could not have sent fails on the way out."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+        assert self.errors == [], "the fake sent responses GitHub could not have sent"
+
+    def infrabot_yaml(self) -> str:
+        """``infrabot.yaml`` of a checkout that runs the bot against this fake, fast retries."""
+        return (
+            "forge: github\nengine: offline\nbase_branch: main\ngithub:\n"
+            f"  repository: {self.full_name}\n  api_url: {self.url}\n  timeout: 5\n"
+            "  retries: 2\n  backoff: 0.01\n  seconds_between_requests: 0\n"
+            "  seconds_between_writes: 0\n"
+        )
 
     @property
     def url(self) -> str:
