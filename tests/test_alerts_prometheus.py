@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,7 @@ from conftest_alerts import intake
 
 from bot.alerts.check import run_check
 from bot.alerts.intake import IntakeServices, ingest
+from bot.alerts.monitoring import eventually, free_port
 from bot.alerts.prometheus import HttpPrometheus
 from bot.alerts.rules import render_rules
 from bot.alerts.slo import Alerting, BurnTier
@@ -42,12 +42,6 @@ SHORT = Alerting(
         BurnTier(severity="ticket", burn_rate=3, long="12s", short="4s"),
     )
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(handler: Callable[[BaseHTTPRequestHandler], None]) -> ThreadingHTTPServer:
@@ -91,19 +85,6 @@ class Service:
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return json.loads(resp.read())
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            found = probe()
-        except OSError:
-            found = None
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError("timed out waiting")
 
 
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:

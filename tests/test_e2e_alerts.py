@@ -27,6 +27,23 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def _checked_remedy(capsys: pytest.CaptureFixture[str], repo: Path, pr: int, *, ticket: int) -> str:
+    """PR ``pr`` remedies ``ticket``, passed validation and its dry-run; its diff to main."""
+    code, out, _ = run(capsys, "pr", "show", str(pr), "--json")
+    assert code == 0, out
+    shown = json.loads(out)
+    assert shown["pull_request"]["issue"] == ticket
+    statuses = {s["context"]: s["state"] for s in shown["statuses"]}
+    assert statuses == {"infrabot/validate": "success", "infrabot/dry-run": "success"}
+    return subprocess.run(
+        ["git", "diff", "main", shown["pull_request"]["head_branch"]],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def test_ingest_opens_one_ticket_and_a_redelivery_changes_nothing(
     capsys: pytest.CaptureFixture[str], repo: Path
 ) -> None:
@@ -114,18 +131,7 @@ def test_an_alert_whose_runbook_recommends_a_change_gets_a_checked_pr(
         assert code == 0 and "already recorded" in out  # no second ticket, no second PR
     finally:
         prometheus.server.shutdown()
-    code, out, _ = run(capsys, "pr", "show", "2", "--json")
-    shown = json.loads(out)
-    assert shown["pull_request"]["issue"] == 1
-    statuses = {s["context"]: s["state"] for s in shown["statuses"]}
-    assert statuses == {"infrabot/validate": "success", "infrabot/dry-run": "success"}
-    diff = subprocess.run(
-        ["git", "diff", "main", shown["pull_request"]["head_branch"]],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    diff = _checked_remedy(capsys, repo, 2, ticket=1)
     assert "-memory: 512" in diff and "+memory: 1024" in diff
 
 
@@ -210,18 +216,7 @@ def test_check_drafts_its_tickets_pr_and_the_next_attempt_when_a_fix_does_not_st
         assert "drafted" not in out and "did not stick" not in out, out
     finally:
         prometheus.server.shutdown()
-    code, out, _ = run(capsys, "pr", "show", "3", "--json")
-    shown = json.loads(out)
-    assert shown["pull_request"]["issue"] == 1
-    statuses = {s["context"]: s["state"] for s in shown["statuses"]}
-    assert statuses == {"infrabot/validate": "success", "infrabot/dry-run": "success"}
-    diff = subprocess.run(
-        ["git", "diff", "main", shown["pull_request"]["head_branch"]],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    diff = _checked_remedy(capsys, repo, 3, ticket=1)
     assert "-memory: 1024" in diff and "+memory: 2048" in diff  # doubled again, from main
     code, out, _ = run(capsys, "issue", "show", "1", "--json")
     assert "The fix did not stick: the work is reopened" in out
