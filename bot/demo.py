@@ -148,6 +148,8 @@ def pick_subnet(routes: str) -> int:
             n = min(free, key=lambda n: (handed_out(n), random.random()))
             mark = SUBNET_LEDGER / str(n)
             mark.touch()
+            # stamped from the fine clock: the kernel stamps a touch from its coarse one (a
+            # tick), and marks made within one tick would tie
             os.utime(mark, ns=(time.time_ns(), time.time_ns()))
             return n
     except OSError:
